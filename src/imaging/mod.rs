@@ -1,0 +1,15 @@
+//! Image preprocessing shared by the CLIP and detection branches.
+//!
+//! * [`pil_resample`]: Pillow's `Image.resize` (convolution filters) for 8-bit images, byte
+//!   for byte.
+//! * [`pil_image`]: an image in its Pillow mode, with Pillow's crop and `convert("RGB")` and
+//!   torchvision's `ToTensor` + `Normalize`.
+//! * [`detr_transform`]: the detection branch's test-time transform (DETR `RandomResize([800],
+//!   max_size=1333)`, bilinear, ImageNet normalisation).
+//!
+//! CLIP's transform is [`crate::clip::preprocess`]. Exactness is documented in
+//! `docs/preprocessing.md`.
+
+pub mod detr_transform;
+pub mod pil_image;
+pub mod pil_resample;

@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod clip;
+pub mod error;
+pub mod imaging;
+pub mod nn;
+pub mod weights;
+
+pub use backend::BackendChoice;
+pub use error::{HoiclipError, Result};

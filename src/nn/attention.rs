@@ -1,0 +1,164 @@
+//! Multi-head attention, weight- and semantics-compatible with `torch.nn.MultiheadAttention`.
+//!
+//! PyTorch stores the three input projections packed as `in_proj_weight` `[3 d, d]` and
+//! `in_proj_bias` `[3 d]` (query rows first, then key, then value), and the output projection
+//! as `out_proj.{weight,bias}`. This module holds the three projections separately (so that
+//! query, key and value may come from different inputs, as in DETR where `q = k = x + pos`
+//! and `v = x`) and runs Burn's fused `attention` kernel. Tensors are batch-first,
+//! `[batch, tokens, dim]`; transpose sequence-first PyTorch code at the call site.
+//!
+//! Masks follow PyTorch: `key_padding` is `true` where a key must be ignored (padding);
+//! `additive` is added to the attention logits (`-inf` hides a key); `causal` hides every key
+//! after the query's position. A query whose every key is hidden gets a zero output (PyTorch
+//! would produce NaN); no HOICLIP input produces such a row.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, Device, Tensor};
+
+use crate::error::HoiclipError;
+type Res<T> = std::result::Result<T, HoiclipError>;
+use crate::weights::WeightLoader;
+
+/// Configuration of a [`TorchMultiheadAttention`].
+#[derive(Config, Debug)]
+pub struct TorchMultiheadAttentionConfig {
+    /// Model width `d` (PyTorch's `embed_dim`).
+    pub d_model: usize,
+    /// Number of heads; must divide `d_model`.
+    pub n_heads: usize,
+}
+
+impl TorchMultiheadAttentionConfig {
+    /// A randomly initialised module (weights are initialised lazily, so building a model
+    /// skeleton to load weights into is cheap).
+    pub fn init(&self, device: &Device) -> TorchMultiheadAttention {
+        let linear = || LinearConfig::new(self.d_model, self.d_model).init(device);
+        TorchMultiheadAttention {
+            query: linear(),
+            key: linear(),
+            value: linear(),
+            out_proj: linear(),
+            n_heads: self.n_heads,
+        }
+    }
+}
+
+/// Masks for [`TorchMultiheadAttention::forward`]; all optional.
+#[derive(Clone, Debug, Default)]
+pub struct AttentionMasks {
+    /// `[batch, keys]`, `true` where a key is padding and must be ignored
+    /// (`key_padding_mask` in PyTorch).
+    pub key_padding: Option<Tensor<2, Bool>>,
+    /// `[queries, keys]`, added to the attention logits (`attn_mask` as a float tensor).
+    pub additive: Option<Tensor<2>>,
+    /// Hide every key after the query's own position (CLIP's text encoder).
+    pub causal: bool,
+}
+
+/// `torch.nn.MultiheadAttention` (no dropout, inference only), batch-first.
+#[derive(Module, Debug)]
+pub struct TorchMultiheadAttention {
+    /// Query projection (rows `0..d` of `in_proj_weight`), stored `[d_in, d_out]`.
+    pub query: Linear,
+    /// Key projection (rows `d..2d`).
+    pub key: Linear,
+    /// Value projection (rows `2d..3d`).
+    pub value: Linear,
+    /// Output projection (`out_proj`).
+    pub out_proj: Linear,
+    /// Number of heads.
+    pub n_heads: usize,
+}
+
+impl TorchMultiheadAttention {
+    /// Load `{prefix}.in_proj_weight`, `{prefix}.in_proj_bias`, `{prefix}.out_proj.weight`
+    /// and `{prefix}.out_proj.bias` (PyTorch layout) for width `d_model`.
+    pub fn load(
+        loader: &mut WeightLoader<'_>,
+        prefix: &str,
+        d_model: usize,
+        n_heads: usize,
+    ) -> Res<Self> {
+        if n_heads == 0 || d_model % n_heads != 0 {
+            return Err(HoiclipError::Config(format!(
+                "`{prefix}`: {n_heads} heads do not divide width {d_model}"
+            )));
+        }
+        let d = d_model;
+        let weight = loader.values(&format!("{prefix}.in_proj_weight"), &[3 * d, d])?;
+        let bias = loader.values(&format!("{prefix}.in_proj_bias"), &[3 * d])?;
+        let device = loader.device().clone();
+        let part = |i: usize| -> Linear {
+            let rows = &weight[i * d * d..(i + 1) * d * d];
+            let w = crate::weights::transpose_rows(rows, d, d);
+            let b = bias[i * d..(i + 1) * d].to_vec();
+            crate::weights::linear_from_values(w, Some(b), d, d, &device)
+        };
+        Ok(Self {
+            query: part(0),
+            key: part(1),
+            value: part(2),
+            out_proj: loader.linear(&format!("{prefix}.out_proj"), d, d, true)?,
+            n_heads,
+        })
+    }
+
+    /// Attention of `query` over `key`/`value`.
+    ///
+    /// - `query`: `[batch, queries, d]`
+    /// - `key`, `value`: `[batch, keys, d]`
+    /// - returns `[batch, queries, d]`
+    pub fn forward(
+        &self,
+        query: Tensor<3>,
+        key: Tensor<3>,
+        value: Tensor<3>,
+        masks: &AttentionMasks,
+    ) -> Tensor<3> {
+        let q = self.query.forward(query);
+        let k = self.key.forward(key);
+        let v = self.value.forward(value);
+        self.attend(q, k, v, masks)
+    }
+
+    /// Self-attention of `x` (`[batch, tokens, d]`) with itself as query, key and value.
+    pub fn forward_self(&self, x: Tensor<3>, masks: &AttentionMasks) -> Tensor<3> {
+        self.forward(x.clone(), x.clone(), x, masks)
+    }
+
+    fn attend(&self, q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, masks: &AttentionMasks) -> Tensor<3> {
+        let [batch, n_q, d] = q.dims();
+        let n_k = k.dims()[1];
+        let heads = self.n_heads;
+        let head_dim = d / heads;
+        let split = |x: Tensor<3>, n: usize| {
+            x.reshape([batch, n, heads, head_dim]).swap_dims(1, 2)
+        };
+        let (q, k, v) = (split(q, n_q), split(k, n_k), split(v, n_k));
+
+        let mask = masks.key_padding.as_ref().map(|padding| {
+            padding
+                .clone()
+                .reshape([batch, 1, 1, n_k])
+                .expand([batch, heads, n_q, n_k])
+        });
+        let bias = masks.additive.as_ref().map(|additive| {
+            additive
+                .clone()
+                .reshape([1, 1, n_q, n_k])
+                .expand([batch, heads, n_q, n_k])
+        });
+        let options = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal: masks.causal,
+        };
+        let context = attention(q, k, v, mask, bias, options);
+        let context = context.swap_dims(1, 2).reshape([batch, n_q, d]);
+        self.out_proj.forward(context)
+    }
+}

@@ -1,0 +1,17 @@
+//! Reading weight files: PyTorch `torch.save` checkpoints, safetensors, and a loader that hands
+//! tensors to modules by name while checking shapes and tracking what was used.
+//!
+//! - [`WeightMap`]: every tensor of a file by name, bytes not yet read (PyTorch zip files are
+//!   read lazily; nested dictionaries are flattened with dots, as in `model.visual.conv1.weight`).
+//! - [`WeightLoader`]: takes tensors out of a [`WeightMap`] as `f32` Burn tensors (fp16, bf16
+//!   and f64 are converted), errors naming the tensor and both shapes on a mismatch, and at
+//!   the end reports tensors nobody asked for.
+
+mod loader;
+mod map;
+pub mod native;
+
+pub use loader::WeightLoader;
+pub use map::{WeightDtype, WeightFormat, WeightMap};
+
+pub(crate) use loader::{linear_from_values, transpose_rows};

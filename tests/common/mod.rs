@@ -1,0 +1,163 @@
+//! Helpers shared by the integration tests: backend selection, fixtures, comparisons.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use burn::tensor::{Device, Tensor};
+use hoiclip::BackendChoice;
+use safetensors::SafeTensors;
+
+/// Path of a file under tests/fixtures.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
+        .join(name)
+}
+
+/// The backends a test must run on: `HOICLIP_TEST_BACKENDS` (comma separated, e.g.
+/// `flex,ndarray,wgpu`), or by default every compiled CPU backend. A backend that is
+/// listed but not compiled fails the test: nothing is skipped silently.
+pub fn backends() -> Vec<(BackendChoice, Device)> {
+    let names = std::env::var("HOICLIP_TEST_BACKENDS").unwrap_or_default();
+    let choices: Vec<BackendChoice> = if names.trim().is_empty() {
+        BackendChoice::compiled()
+            .into_iter()
+            .filter(|b| *b != BackendChoice::Wgpu)
+            .collect()
+    } else {
+        names
+            .split(',')
+            .map(|n| n.parse().expect("HOICLIP_TEST_BACKENDS names an unknown backend"))
+            .collect()
+    };
+    assert!(!choices.is_empty(), "no backend to test");
+    choices
+        .into_iter()
+        .map(|b| (b, b.device().expect("backend listed in HOICLIP_TEST_BACKENDS is not compiled in")))
+        .collect()
+}
+
+/// Absolute tolerance for parity checks on a backend: 1e-4 on the CPU backends;
+/// wgpu (lavapipe or a GPU) reorders float sums more, see docs/testing.md.
+pub fn tolerance(backend: BackendChoice) -> f32 {
+    match backend {
+        BackendChoice::Wgpu => 5e-4,
+        _ => 1e-4,
+    }
+}
+
+/// A safetensors fixture held in memory.
+pub struct Fixture {
+    bytes: Vec<u8>,
+    name: String,
+}
+
+impl Fixture {
+    /// Read tests/fixtures/`name`.
+    pub fn open(name: &str) -> Fixture {
+        Self::open_path(&fixture(name))
+    }
+
+    /// Read a safetensors file anywhere.
+    pub fn open_path(path: &std::path::Path) -> Fixture {
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {name}: {e}"));
+        Fixture { bytes, name }
+    }
+
+    fn tensors(&self) -> SafeTensors<'_> {
+        SafeTensors::deserialize(&self.bytes).expect("valid safetensors fixture")
+    }
+
+    /// Shape of a tensor.
+    pub fn shape(&self, key: &str) -> Vec<usize> {
+        self.tensors()
+            .tensor(key)
+            .unwrap_or_else(|e| panic!("{}: no tensor {key}: {e}", self.name))
+            .shape()
+            .to_vec()
+    }
+
+    /// A float tensor as f32 values (f32, f16 or f64 stored).
+    pub fn f32(&self, key: &str) -> Vec<f32> {
+        let st = self.tensors();
+        let view = st
+            .tensor(key)
+            .unwrap_or_else(|e| panic!("{}: no tensor {key}: {e}", self.name));
+        let data = view.data();
+        match view.dtype() {
+            safetensors::Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            safetensors::Dtype::F64 => data
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
+                .collect(),
+            safetensors::Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            other => panic!("{key}: dtype {other:?} is not float"),
+        }
+    }
+
+    /// An integer tensor as i64 values (i64 or i32 stored).
+    pub fn i64(&self, key: &str) -> Vec<i64> {
+        let st = self.tensors();
+        let view = st
+            .tensor(key)
+            .unwrap_or_else(|e| panic!("{}: no tensor {key}: {e}", self.name));
+        let data = view.data();
+        match view.dtype() {
+            safetensors::Dtype::I64 => data
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+            safetensors::Dtype::I32 => data
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64)
+                .collect(),
+            other => panic!("{key}: dtype {other:?} is not an integer"),
+        }
+    }
+
+    /// A float tensor on `device`.
+    pub fn tensor<const D: usize>(&self, key: &str, device: &Device) -> Tensor<D> {
+        let shape = self.shape(key);
+        let values = self.f32(key);
+        Tensor::from_data(burn::tensor::TensorData::new(values, shape), device)
+    }
+}
+
+/// Values of a tensor.
+pub fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("float tensor")
+}
+
+/// Largest absolute difference; panics on a length mismatch or NaN.
+pub fn max_abs_diff(actual: &[f32], expected: &[f32]) -> f32 {
+    assert_eq!(actual.len(), expected.len(), "length mismatch");
+    actual
+        .iter()
+        .zip(expected)
+        .map(|(a, e)| {
+            assert!(a.is_finite(), "non-finite output {a}");
+            (a - e).abs()
+        })
+        .fold(0.0, f32::max)
+}
+
+/// Assert `actual` equals `expected` within `tol`, printing the error.
+pub fn assert_close<const D: usize>(what: &str, actual: Tensor<D>, expected: &[f32], tol: f32) {
+    let dims = actual.dims();
+    let actual = values(actual);
+    let err = max_abs_diff(&actual, expected);
+    println!("{what}: shape {dims:?}, max abs error {err:.3e} (tolerance {tol:.0e})");
+    assert!(err <= tol, "{what}: max abs error {err} exceeds {tol}");
+}

@@ -1,0 +1,102 @@
+//! Full-size checks, run by hand in release mode (they need files too large to commit):
+//!
+//! ```text
+//! python3 tests/fixtures/gen_clip_fixtures.py --full-size /var/tmp/hoiclip-full
+//! HOICLIP_FULL_SIZE_DIR=/var/tmp/hoiclip-full \
+//!     cargo test --release --all-features --test full_size -- --ignored --nocapture
+//! ```
+//!
+//! The results are recorded in docs/performance.md and docs/testing.md.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use common::{Fixture, backends, max_abs_diff, values};
+use hoiclip::clip::{Clip, ClipConfig};
+
+fn full_size_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var("HOICLIP_FULL_SIZE_DIR")
+            .expect("set HOICLIP_FULL_SIZE_DIR to the folder written by gen_clip_fixtures.py --full-size"),
+    )
+}
+
+fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+#[test]
+#[ignore = "needs the full-size files from gen_clip_fixtures.py --full-size (see the file's docs)"]
+fn vit_b32_random_weights_match_pytorch_at_full_size() {
+    let dir = full_size_dir();
+    let io = Fixture::open_path(&dir.join("clip_vitb32_random_io.safetensors"));
+    for (backend, device) in backends() {
+        let start = Instant::now();
+        let model = Clip::from_file(dir.join("clip_vitb32_random.pth"), &device).expect("load");
+        println!("[{backend}] load fp16 .pth: {:.2?}", start.elapsed());
+        assert_eq!(model.config(), ClipConfig::vit_b_32());
+
+        let images = io.tensor::<4>("images", &device);
+        let out = model.encode_image(images).expect("encode");
+        let e_embed = max_abs_diff(&values(out.embedding), &io.f32("image_embedding"));
+        let e_map = max_abs_diff(&values(out.token_map), &io.f32("token_map"));
+        let shape = io.shape("text_tokens");
+        let tokens: Vec<Vec<u32>> = io
+            .i64("text_tokens")
+            .chunks(shape[1])
+            .map(|r| r.iter().map(|&t| t as u32).collect())
+            .collect();
+        let e_text = max_abs_diff(
+            &values(model.encode_tokens(&tokens).expect("text")),
+            &io.f32("text_embedding"),
+        );
+        println!(
+            "[{backend}] max abs error: image_embedding {e_embed:.2e}, token_map {e_map:.2e}, text_embedding {e_text:.2e}"
+        );
+        assert!(e_embed < 1e-3 && e_map < 1e-3 && e_text < 1e-3);
+
+        // Timings: median of 3 after a warm-up.
+        let tokenizer = hoiclip::clip::tokenizer::ClipTokenizer::new().expect("tokenizer");
+        let prompts: Vec<String> = (0..600)
+            .map(|i| format!("a photo of a person doing action {} with object {}", i % 117, i % 80))
+            .collect();
+        let prompt_refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
+        let prompt_tokens = tokenizer.tokenize_batch(&prompt_refs).expect("tokenize");
+        for batch in [1usize, 8] {
+            let images = burn::tensor::Tensor::<4>::random(
+                [batch, 3, 224, 224],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let mut times = Vec::new();
+            for run in 0..4 {
+                let start = Instant::now();
+                let out = model.encode_image(images.clone()).expect("encode");
+                let _ = values(out.embedding);
+                if run > 0 {
+                    times.push(start.elapsed().as_secs_f64());
+                }
+            }
+            println!("[{backend}] encode_image batch {batch}: median {:.3} s", median(times));
+        }
+        let mut times = Vec::new();
+        for run in 0..4 {
+            let start = Instant::now();
+            let _ = values(model.encode_tokens(&prompt_tokens).expect("text"));
+            if run > 0 {
+                times.push(start.elapsed().as_secs_f64());
+            }
+        }
+        println!("[{backend}] encode_text 600 prompts: median {:.3} s", median(times));
+
+        let native = dir.join("clip_vitb32_random.bpk");
+        model.save_native(&native).expect("save native");
+        let start = Instant::now();
+        let reloaded = Clip::load_native(&native, &device).expect("load native");
+        println!("[{backend}] load native: {:.2?}", start.elapsed());
+        assert_eq!(reloaded.config(), ClipConfig::vit_b_32());
+    }
+}
