@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod clip;
+pub mod detection;
 pub mod error;
 pub mod imaging;
 pub mod nn;

@@ -136,6 +136,7 @@ impl ClipTokenizer {
     }
 
     /// The policy for prompts longer than [`CONTEXT_LENGTH`].
+    #[must_use]
     pub fn overflow_policy(&self) -> OverflowPolicy {
         self.policy
     }

@@ -28,13 +28,22 @@ pub fn backends() -> Vec<(BackendChoice, Device)> {
     } else {
         names
             .split(',')
-            .map(|n| n.parse().expect("HOICLIP_TEST_BACKENDS names an unknown backend"))
+            .map(|n| {
+                n.parse()
+                    .expect("HOICLIP_TEST_BACKENDS names an unknown backend")
+            })
             .collect()
     };
     assert!(!choices.is_empty(), "no backend to test");
     choices
         .into_iter()
-        .map(|b| (b, b.device().expect("backend listed in HOICLIP_TEST_BACKENDS is not compiled in")))
+        .map(|b| {
+            (
+                b,
+                b.device()
+                    .expect("backend listed in HOICLIP_TEST_BACKENDS is not compiled in"),
+            )
+        })
         .collect()
 }
 
@@ -120,6 +129,20 @@ impl Fixture {
                 .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64)
                 .collect(),
             other => panic!("{key}: dtype {other:?} is not an integer"),
+        }
+    }
+
+    /// An integer or u8/bool tensor as i64 values.
+    pub fn i64_or_u8(&self, key: &str) -> Vec<i64> {
+        let st = self.tensors();
+        let view = st
+            .tensor(key)
+            .unwrap_or_else(|e| panic!("{}: no tensor {key}: {e}", self.name));
+        match view.dtype() {
+            safetensors::Dtype::U8 | safetensors::Dtype::BOOL => {
+                view.data().iter().map(|&b| b as i64).collect()
+            }
+            _ => self.i64(key),
         }
     }
 
