@@ -15,19 +15,66 @@ use hoiclip::clip::tokenizer::ClipTokenizer;
 /// 600 prompts shaped like HOICLIP's ("a photo of a person <verb> a <object>").
 fn prompts() -> Vec<String> {
     const VERBS: [&str; 20] = [
-        "riding", "holding", "eating", "sitting on", "carrying", "throwing", "catching",
-        "cutting", "kicking", "washing", "feeding", "pushing", "pulling", "hugging",
-        "repairing", "walking", "lying on", "inspecting", "boarding", "watching",
+        "riding",
+        "holding",
+        "eating",
+        "sitting on",
+        "carrying",
+        "throwing",
+        "catching",
+        "cutting",
+        "kicking",
+        "washing",
+        "feeding",
+        "pushing",
+        "pulling",
+        "hugging",
+        "repairing",
+        "walking",
+        "lying on",
+        "inspecting",
+        "boarding",
+        "watching",
     ];
     const OBJECTS: [&str; 30] = [
-        "bicycle", "horse", "pizza", "chair", "backpack", "frisbee", "sports ball", "cake",
-        "skateboard", "car", "dog", "cart", "kite", "teddy bear", "motorcycle", "cow",
-        "bed", "laptop", "airplane", "tv", "bus", "train", "boat", "umbrella", "surfboard",
-        "tennis racket", "cell phone", "book", "banana", "toothbrush",
+        "bicycle",
+        "horse",
+        "pizza",
+        "chair",
+        "backpack",
+        "frisbee",
+        "sports ball",
+        "cake",
+        "skateboard",
+        "car",
+        "dog",
+        "cart",
+        "kite",
+        "teddy bear",
+        "motorcycle",
+        "cow",
+        "bed",
+        "laptop",
+        "airplane",
+        "tv",
+        "bus",
+        "train",
+        "boat",
+        "umbrella",
+        "surfboard",
+        "tennis racket",
+        "cell phone",
+        "book",
+        "banana",
+        "toothbrush",
     ];
     VERBS
         .iter()
-        .flat_map(|v| OBJECTS.iter().map(move |o| format!("a photo of a person {v} a {o}")))
+        .flat_map(|v| {
+            OBJECTS
+                .iter()
+                .map(move |o| format!("a photo of a person {v} a {o}"))
+        })
         .collect()
 }
 
@@ -47,14 +94,20 @@ fn bench_clip(c: &mut Criterion) {
         if backend == BackendChoice::Wgpu {
             continue;
         }
-        if filter.as_deref().is_some_and(|f| !backend.name().contains(f)) {
+        if filter
+            .as_deref()
+            .is_some_and(|f| !backend.name().contains(f))
+        {
             continue;
         }
         let device = backend.device().expect("device");
         let model = config.init(&device);
         for batch in [1usize, 8] {
-            let images =
-                Tensor::<4>::random([batch, 3, 224, 224], Distribution::Normal(0.0, 1.0), &device);
+            let images = Tensor::<4>::random(
+                [batch, 3, 224, 224],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            );
             group.bench_with_input(
                 BenchmarkId::new(format!("{backend}/encode_image"), batch),
                 &images,

@@ -135,7 +135,9 @@ fn run(args: Args) -> hoiclip::Result<()> {
         let name = args
             .image
             .get(i)
-            .map_or("synthetic gradient".to_string(), |p| p.display().to_string());
+            .map_or("synthetic gradient".to_string(), |p| {
+                p.display().to_string()
+            });
         println!("{name}:");
         for (j, prompt) in prompts.iter().enumerate() {
             println!("  {:6.2}%  {prompt}", 100.0 * values[i * prompts.len() + j]);

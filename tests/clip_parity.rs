@@ -50,7 +50,10 @@ fn check_outputs(what: &str, model: &Clip, io: &Fixture, prefix: &str, device: &
         &io.f32(&format!("{prefix}image_embedding")),
         tol,
     );
-    assert_eq!(out.token_map.dims().to_vec(), io.shape(&format!("{prefix}token_map")));
+    assert_eq!(
+        out.token_map.dims().to_vec(),
+        io.shape(&format!("{prefix}token_map"))
+    );
     assert_close(
         &format!("{what} token_map"),
         out.token_map,
@@ -84,7 +87,14 @@ fn openai_safetensors_matches_pytorch() {
             &device,
         )
         .expect("load");
-        check_outputs(&format!("[{backend}] openai safetensors"), &model, &io, "", &device, tolerance(backend));
+        check_outputs(
+            &format!("[{backend}] openai safetensors"),
+            &model,
+            &io,
+            "",
+            &device,
+            tolerance(backend),
+        );
     }
 }
 
@@ -95,7 +105,14 @@ fn openai_pth_top_level_matches_pytorch() {
         let model =
             Clip::from_file_with_config(fixture("clip_openai_small.pth"), &small_config(), &device)
                 .expect("load");
-        check_outputs(&format!("[{backend}] openai pth"), &model, &io, "", &device, tolerance(backend));
+        check_outputs(
+            &format!("[{backend}] openai pth"),
+            &model,
+            &io,
+            "",
+            &device,
+            tolerance(backend),
+        );
     }
 }
 
@@ -124,19 +141,32 @@ fn hoiclip_checkpoint_fp16_nested_under_model_with_prefix() {
 fn hugging_face_layout_matches_transformers() {
     let io = Fixture::open("clip_hf_small_io.safetensors");
     for (backend, device) in backends() {
-        let model =
-            Clip::from_file_with_config(fixture("clip_hf_small.safetensors"), &small_config(), &device)
-                .expect("load HF layout");
-        check_outputs(&format!("[{backend}] hugging face"), &model, &io, "", &device, tolerance(backend));
+        let model = Clip::from_file_with_config(
+            fixture("clip_hf_small.safetensors"),
+            &small_config(),
+            &device,
+        )
+        .expect("load HF layout");
+        check_outputs(
+            &format!("[{backend}] hugging face"),
+            &model,
+            &io,
+            "",
+            &device,
+            tolerance(backend),
+        );
     }
 }
 
 #[test]
 fn native_format_round_trip_is_exact() {
     let (_, device) = backends().remove(0);
-    let model =
-        Clip::from_file_with_config(fixture("clip_openai_small.safetensors"), &small_config(), &device)
-            .expect("load");
+    let model = Clip::from_file_with_config(
+        fixture("clip_openai_small.safetensors"),
+        &small_config(),
+        &device,
+    )
+    .expect("load");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("clip_small.bpk");
     model.save_native(&path).expect("save native");
@@ -144,7 +174,12 @@ fn native_format_round_trip_is_exact() {
     assert_eq!(reloaded.config(), small_config());
     let io = Fixture::open("clip_openai_small_io.safetensors");
     let images = io.tensor::<4>("images", &device);
-    let a = values(model.encode_image(images.clone()).expect("encode").token_map);
+    let a = values(
+        model
+            .encode_image(images.clone())
+            .expect("encode")
+            .token_map,
+    );
     let b = values(reloaded.encode_image(images).expect("encode").token_map);
     assert_eq!(a, b, "native reload changes outputs");
     let tokens = token_rows(&io);
@@ -153,7 +188,8 @@ fn native_format_round_trip_is_exact() {
         values(reloaded.encode_tokens(&tokens).expect("text"))
     );
     // A native file of another kind of model, or a non-burnpack file, is refused.
-    let err = Clip::load_native(fixture("clip_openai_small.pth"), &device).expect_err("not burnpack");
+    let err =
+        Clip::load_native(fixture("clip_openai_small.pth"), &device).expect_err("not burnpack");
     assert!(matches!(err, HoiclipError::WeightFile { .. }), "{err}");
 }
 
@@ -162,12 +198,20 @@ fn config_is_inferred_like_openai_build_model() {
     let (_, device) = backends().remove(0);
     // Text width 48 is not a multiple of 64: OpenAI's rule (heads = width / 64) cannot
     // apply, and the error says so instead of building a broken model.
-    let err = Clip::from_file(fixture("clip_openai_small.safetensors"), &device).expect_err("heads");
+    let err =
+        Clip::from_file(fixture("clip_openai_small.safetensors"), &device).expect_err("heads");
     let message = err.to_string();
     assert!(message.contains("text width 48"), "{message}");
-    let map = hoiclip::weights::WeightMap::from_file(fixture("clip_openai_small.safetensors")).expect("map");
-    assert_eq!(hoiclip::clip::config::count_layers(&map, "visual.transformer.resblocks."), 2);
-    assert_eq!(ClipConfig::from_name("ViT-B/32").expect("preset"), ClipConfig::vit_b_32());
+    let map = hoiclip::weights::WeightMap::from_file(fixture("clip_openai_small.safetensors"))
+        .expect("map");
+    assert_eq!(
+        hoiclip::clip::config::count_layers(&map, "visual.transformer.resblocks."),
+        2
+    );
+    assert_eq!(
+        ClipConfig::from_name("ViT-B/32").expect("preset"),
+        ClipConfig::vit_b_32()
+    );
     assert_eq!(ClipConfig::vit_b_32().vision.tokens(), 50);
     assert_eq!(ClipConfig::vit_b_16().vision.tokens(), 197);
     assert_eq!(ClipConfig::vit_l_14().vision.heads, 16);
@@ -183,7 +227,11 @@ fn write_safetensors(path: &std::path::Path, tensors: Vec<(String, Vec<usize>, V
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = data
         .iter()
         .map(|(n, b, s)| {
-            (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).expect("view"))
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .expect("view"),
+            )
         })
         .collect();
     safetensors::serialize_to_file(views, None, path).expect("write safetensors");
@@ -191,9 +239,16 @@ fn write_safetensors(path: &std::path::Path, tensors: Vec<(String, Vec<usize>, V
 
 /// The OpenAI fixture's tensors, for editing.
 fn fixture_tensors() -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let map = hoiclip::weights::WeightMap::from_file(fixture("clip_openai_small.safetensors")).expect("map");
+    let map = hoiclip::weights::WeightMap::from_file(fixture("clip_openai_small.safetensors"))
+        .expect("map");
     map.names()
-        .map(|n| (n.to_string(), map.shape(n).expect("shape").to_vec(), map.read_f32(n).expect("read")))
+        .map(|n| {
+            (
+                n.to_string(),
+                map.shape(n).expect("shape").to_vec(),
+                map.read_f32(n).expect("read"),
+            )
+        })
         .collect()
 }
 
@@ -218,8 +273,12 @@ fn bad_files_give_typed_errors_naming_the_problem() {
         let bytes = std::fs::read(fixture(name)).expect("read");
         let cut = dir.path().join(format!("cut_{name}"));
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
-        let err = Clip::from_file_with_config(&cut, &small_config(), &device).expect_err("truncated");
-        assert!(matches!(err, HoiclipError::WeightFile { .. }), "{name}: {err}");
+        let err =
+            Clip::from_file_with_config(&cut, &small_config(), &device).expect_err("truncated");
+        assert!(
+            matches!(err, HoiclipError::WeightFile { .. }),
+            "{name}: {err}"
+        );
     }
 
     // A tensor of the wrong shape: the error names it and both shapes.
@@ -234,33 +293,54 @@ fn bad_files_give_typed_errors_naming_the_problem() {
     write_safetensors(&wrong, tensors);
     let err = Clip::from_file_with_config(&wrong, &small_config(), &device).expect_err("shape");
     match &err {
-        HoiclipError::ShapeMismatch { name, expected, found, .. } => {
+        HoiclipError::ShapeMismatch {
+            name,
+            expected,
+            found,
+            ..
+        } => {
             assert_eq!(name, "visual.ln_pre.weight");
             assert_eq!(expected, &vec![64]);
             assert_eq!(found, &vec![32]);
         }
         other => panic!("expected ShapeMismatch, got {other}"),
     }
-    assert!(err.to_string().contains("[32]") && err.to_string().contains("[64]"), "{err}");
+    assert!(
+        err.to_string().contains("[32]") && err.to_string().contains("[64]"),
+        "{err}"
+    );
 
     // A missing tensor.
-    let tensors: Vec<_> = fixture_tensors().into_iter().filter(|(n, _, _)| n != "ln_final.bias").collect();
+    let tensors: Vec<_> = fixture_tensors()
+        .into_iter()
+        .filter(|(n, _, _)| n != "ln_final.bias")
+        .collect();
     let missing = dir.path().join("missing.safetensors");
     write_safetensors(&missing, tensors);
     let err = Clip::from_file_with_config(&missing, &small_config(), &device).expect_err("missing");
-    assert!(matches!(&err, HoiclipError::MissingTensor { name, .. } if name == "ln_final.bias"), "{err}");
+    assert!(
+        matches!(&err, HoiclipError::MissingTensor { name, .. } if name == "ln_final.bias"),
+        "{err}"
+    );
 
     // An unexpected tensor.
     let mut tensors = fixture_tensors();
     tensors.push(("visual.extra_head.weight".into(), vec![2], vec![0.0, 1.0]));
     let extra = dir.path().join("extra.safetensors");
     write_safetensors(&extra, tensors);
-    let err = Clip::from_file_with_config(&extra, &small_config(), &device).expect_err("unexpected");
-    assert!(err.to_string().contains("visual.extra_head.weight"), "{err}");
+    let err =
+        Clip::from_file_with_config(&extra, &small_config(), &device).expect_err("unexpected");
+    assert!(
+        err.to_string().contains("visual.extra_head.weight"),
+        "{err}"
+    );
 
     // A file with no CLIP at all.
     let other = dir.path().join("other.safetensors");
-    write_safetensors(&other, vec![("backbone.conv1.weight".into(), vec![1], vec![0.5])]);
+    write_safetensors(
+        &other,
+        vec![("backbone.conv1.weight".into(), vec![1], vec![0.5])],
+    );
     let err = Clip::from_file(&other, &device).expect_err("no clip");
     assert!(err.to_string().contains("no CLIP weights"), "{err}");
 }

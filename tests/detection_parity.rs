@@ -33,13 +33,20 @@ fn batch_from_fixture(io: &Fixture, prefix: &str, device: &Device) -> PaddedBatc
                     values.extend_from_slice(&images[row..row + width]);
                 }
             }
-            PreparedImage { values, height, width }
+            PreparedImage {
+                values,
+                height,
+                width,
+            }
         })
         .collect();
     let batch = pad_batch(&prepared, device).expect("pad");
     assert_eq!((batch.height, batch.width), (h, w));
     let padding: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
-    assert_eq!(batch.padding, padding, "padding mask differs from the reference");
+    assert_eq!(
+        batch.padding, padding,
+        "padding mask differs from the reference"
+    );
     assert_eq!(values(batch.images.clone()), images, "padded images differ");
     batch
 }
@@ -48,32 +55,75 @@ fn check(prefix: &str) {
     let io = Fixture::open("detection_small_io.safetensors");
     for (backend, device) in backends() {
         let tol = tolerance(backend);
-        let branch =
-            DetectionBranch::from_file(fixture("detection_small.pth"), HEADS, &device).expect("load");
+        let branch = DetectionBranch::from_file(fixture("detection_small.pth"), HEADS, &device)
+            .expect("load");
         let batch = batch_from_fixture(&io, prefix, &device);
         let out = branch.forward(&batch);
         let what = |name: &str| format!("[{backend}] {prefix}{name}");
-        assert_close(&what("features"), out.features.clone(), &io.f32(&format!("{prefix}features")), tol);
-        let feature_mask: Vec<bool> =
-            io.i64_or_u8(&format!("{prefix}feature_mask")).iter().map(|&m| m != 0).collect();
+        assert_close(
+            &what("features"),
+            out.features.clone(),
+            &io.f32(&format!("{prefix}features")),
+            tol,
+        );
+        let feature_mask: Vec<bool> = io
+            .i64_or_u8(&format!("{prefix}feature_mask"))
+            .iter()
+            .map(|&m| m != 0)
+            .collect();
         assert_eq!(out.feature_padding, feature_mask, "{prefix}feature_mask");
         // pos is [b, d, h, w] in the fixture, [b, h·w, d] here.
         let [b, tokens, d] = out.pos.dims();
         let pos = out.pos.clone().swap_dims(1, 2).reshape([b, d, tokens]);
         assert_close(&what("pos"), pos, &io.f32(&format!("{prefix}pos")), 1e-5);
-        assert_close(&what("memory"), out.memory.clone(), &io.f32(&format!("{prefix}memory")), tol);
+        assert_close(
+            &what("memory"),
+            out.memory.clone(),
+            &io.f32(&format!("{prefix}memory")),
+            tol,
+        );
         let layers = out.human_states.len();
         assert_eq!(layers, io.shape(&format!("{prefix}hs_h"))[0]);
         let stack = |states: &[Tensor<3>]| Tensor::stack::<4>(states.to_vec(), 0);
-        assert_close(&what("hs_h"), stack(&out.human_states), &io.f32(&format!("{prefix}hs_h")), tol);
-        assert_close(&what("hs_o"), stack(&out.object_states), &io.f32(&format!("{prefix}hs_o")), tol);
-        assert_close(&what("boxes_h"), out.human_boxes.clone(), &io.f32(&format!("{prefix}boxes_h")), tol);
-        assert_close(&what("boxes_o"), out.object_boxes.clone(), &io.f32(&format!("{prefix}boxes_o")), tol);
+        assert_close(
+            &what("hs_h"),
+            stack(&out.human_states),
+            &io.f32(&format!("{prefix}hs_h")),
+            tol,
+        );
+        assert_close(
+            &what("hs_o"),
+            stack(&out.object_states),
+            &io.f32(&format!("{prefix}hs_o")),
+            tol,
+        );
+        assert_close(
+            &what("boxes_h"),
+            out.human_boxes.clone(),
+            &io.f32(&format!("{prefix}boxes_h")),
+            tol,
+        );
+        assert_close(
+            &what("boxes_o"),
+            out.object_boxes.clone(),
+            &io.f32(&format!("{prefix}boxes_o")),
+            tol,
+        );
         let per_layer = branch.boxes_per_layer(&out);
         let all_h = Tensor::stack::<4>(per_layer.iter().map(|(h, _)| h.clone()).collect(), 0);
         let all_o = Tensor::stack::<4>(per_layer.iter().map(|(_, o)| o.clone()).collect(), 0);
-        assert_close(&what("boxes_h_all"), all_h, &io.f32(&format!("{prefix}boxes_h_all")), tol);
-        assert_close(&what("boxes_o_all"), all_o, &io.f32(&format!("{prefix}boxes_o_all")), tol);
+        assert_close(
+            &what("boxes_h_all"),
+            all_h,
+            &io.f32(&format!("{prefix}boxes_h_all")),
+            tol,
+        );
+        assert_close(
+            &what("boxes_o_all"),
+            all_o,
+            &io.f32(&format!("{prefix}boxes_o_all")),
+            tol,
+        );
     }
 }
 
@@ -97,13 +147,16 @@ fn single_image_matches_pytorch() {
 fn masked_positions_never_change_the_transformer_outputs() {
     let io = Fixture::open("detection_small_io.safetensors");
     for (backend, device) in backends() {
-        let branch =
-            DetectionBranch::from_file(fixture("detection_small.pth"), HEADS, &device).expect("load");
+        let branch = DetectionBranch::from_file(fixture("detection_small.pth"), HEADS, &device)
+            .expect("load");
         let batch = batch_from_fixture(&io, "batch_", &device);
         let out = branch.forward(&batch);
         let [b, tokens, d] = out.memory.dims();
         let padding: Vec<bool> = out.feature_padding.clone();
-        assert!(padding.iter().any(|&p| p), "the fixture must have padded feature positions");
+        assert!(
+            padding.iter().any(|&p| p),
+            "the fixture must have padded feature positions"
+        );
         // Encoder input with garbage at every padded token.
         let src = branch
             .input_proj
@@ -111,33 +164,58 @@ fn masked_positions_never_change_the_transformer_outputs() {
             .reshape([b, d, tokens])
             .swap_dims(1, 2);
         let noise: Vec<f32> = (0..b * tokens * d)
-            .map(|i| if padding[i / d] { ((i * 7919) % 1000) as f32 / 10.0 - 50.0 } else { 0.0 })
+            .map(|i| {
+                if padding[i / d] {
+                    ((i * 7919) % 1000) as f32 / 10.0 - 50.0
+                } else {
+                    0.0
+                }
+            })
             .collect();
-        let keep: Vec<f32> = (0..b * tokens * d).map(|i| if padding[i / d] { 0.0 } else { 1.0 }).collect();
+        let keep: Vec<f32> = (0..b * tokens * d)
+            .map(|i| if padding[i / d] { 0.0 } else { 1.0 })
+            .collect();
         let noisy = src.clone() * Tensor::from_data(TensorData::new(keep, [b, tokens, d]), &device)
             + Tensor::from_data(TensorData::new(noise, [b, tokens, d]), &device);
-        let masks = AttentionMasks { key_padding: Some(out.memory_padding.clone()), ..Default::default() };
+        let masks = AttentionMasks {
+            key_padding: Some(out.memory_padding.clone()),
+            ..Default::default()
+        };
         let memory = branch.encoder.forward(noisy, out.pos.clone(), &masks);
         let clean = values(out.memory.clone());
         let dirty = values(memory.clone());
         for i in 0..clean.len() {
             if !padding[i / d] {
-                assert!((clean[i] - dirty[i]).abs() < 1e-4, "[{backend}] unpadded memory changed at {i}");
+                assert!(
+                    (clean[i] - dirty[i]).abs() < 1e-4,
+                    "[{backend}] unpadded memory changed at {i}"
+                );
             }
         }
         // The decoder sees the noisy memory only at padded (masked) keys.
         let q = branch.query_embed_h.dims()[0];
         let guided = branch.pos_guided_embedd.val();
         let query_pos = Tensor::cat(
-            vec![branch.query_embed_h.val() + guided.clone(), branch.query_embed_o.val() + guided],
+            vec![
+                branch.query_embed_h.val() + guided.clone(),
+                branch.query_embed_o.val() + guided,
+            ],
             0,
         )
         .unsqueeze::<3>()
         .expand([b, 2 * q, d]);
-        let states = branch.instance_decoder.forward(query_pos, memory, out.pos.clone(), &masks);
+        let states = branch
+            .instance_decoder
+            .forward(query_pos, memory, out.pos.clone(), &masks);
         let last = values(states.last().expect("layers").clone().narrow(1, 0, q));
-        let err = max_abs_diff(&last, &values(out.human_states.last().expect("layers").clone()));
-        assert!(err < 1e-4, "[{backend}] queries changed by {err} with garbage at padded keys");
+        let err = max_abs_diff(
+            &last,
+            &values(out.human_states.last().expect("layers").clone()),
+        );
+        assert!(
+            err < 1e-4,
+            "[{backend}] queries changed by {err} with garbage at padded keys"
+        );
     }
 }
 
@@ -154,57 +232,107 @@ fn configuration_is_inferred_from_the_checkpoint() {
     assert_eq!(config.backbone.blocks, [1, 2, 1, 1]);
     assert_eq!(config.backbone.out_channels(), 256);
     let real = DetectionConfig::hoiclip_default();
-    assert_eq!((real.hidden_dim, real.n_heads, real.enc_layers, real.dec_layers, real.num_queries), (256, 8, 6, 3, 64));
+    assert_eq!(
+        (
+            real.hidden_dim,
+            real.n_heads,
+            real.enc_layers,
+            real.dec_layers,
+            real.num_queries
+        ),
+        (256, 8, 6, 3, 64)
+    );
     assert_eq!(real.backbone.blocks, [3, 4, 6, 3]);
 }
 
+type Tensors = Vec<(String, Vec<usize>, Vec<f32>)>;
+
+fn write_safetensors(path: &std::path::Path, data: Tensors) {
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = data
+        .into_iter()
+        .map(|(n, s, v)| (n, v.iter().flat_map(|x| x.to_le_bytes()).collect(), s))
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
+        .iter()
+        .map(|(n, b, s)| {
+            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b);
+            (n.clone(), view.expect("view"))
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, path).expect("write");
+}
+
 #[test]
-fn wrong_or_missing_tensors_are_named() {
+fn wrong_missing_or_unknown_tensors_are_named() {
     let (_, device) = backends().remove(0);
     let map = hoiclip::weights::WeightMap::from_file(fixture("detection_small.pth")).expect("map");
+    let tensors: Tensors = map
+        .names()
+        .map(|k| {
+            (
+                k.to_string(),
+                map.shape(k).expect("shape").to_vec(),
+                map.read_f32(k).expect("read"),
+            )
+        })
+        .collect();
     let dir = tempfile::tempdir().expect("tmp");
-    let write = |name: &str, edit: &dyn Fn(&str, &mut Vec<usize>, &mut Vec<f32>) -> bool| {
-        let mut data = Vec::new();
-        for key in map.names() {
-            let mut shape = map.shape(key).expect("shape").to_vec();
-            let mut vals = map.read_f32(key).expect("read");
-            if edit(key, &mut shape, &mut vals) {
-                data.push((key.to_string(), shape, vals));
-            }
-        }
-        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = data
-            .into_iter()
-            .map(|(n, s, v)| (n, v.iter().flat_map(|x| x.to_le_bytes()).collect(), s))
-            .collect();
-        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
-            .iter()
-            .map(|(n, b, s)| {
-                (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).expect("view"))
-            })
-            .collect();
-        let path = dir.path().join(name);
-        safetensors::serialize_to_file(views, None, &path).expect("write");
-        path
-    };
-    let wrong = write("wrong.safetensors", &|key, shape, vals| {
-        if key.ends_with("transformer.encoder.layers.1.linear1.bias") {
+
+    let mut wrong = tensors.clone();
+    for (name, shape, vals) in &mut wrong {
+        if name.ends_with("transformer.encoder.layers.1.linear1.bias") {
             shape[0] = 63;
             vals.truncate(63);
         }
-        true
-    });
-    let err = DetectionBranch::from_file(&wrong, HEADS, &device).expect_err("shape");
+    }
+    let path = dir.path().join("wrong.safetensors");
+    write_safetensors(&path, wrong);
+    let err = DetectionBranch::from_file(&path, HEADS, &device).expect_err("shape");
     assert!(
-        matches!(&err, HoiclipError::ShapeMismatch { name, found, .. } if name.ends_with("encoder.layers.1.linear1.bias") && *found == vec![63]),
+        matches!(&err, HoiclipError::ShapeMismatch { name, found, expected, .. }
+            if name.ends_with("encoder.layers.1.linear1.bias") && *found == vec![63] && *expected == vec![64]),
         "{err}"
     );
-    let missing = write("missing.safetensors", &|key, _, _| !key.ends_with("pos_guided_embedd.weight"));
-    let err = DetectionBranch::from_file(&missing, HEADS, &device).expect_err("missing");
-    assert!(err.to_string().contains("pos_guided_embedd.weight"), "{err}");
-    let extra = write("extra.safetensors", &|_, _, _| true);
-    // Same tensors plus an unknown one inside the branch's namespace.
-    let mut map2 = hoiclip::weights::WeightMap::from_file(&extra).expect("map");
-    let _ = &mut map2;
+
+    let missing: Tensors = tensors
+        .iter()
+        .filter(|(n, _, _)| !n.ends_with("pos_guided_embedd.weight"))
+        .cloned()
+        .collect();
+    let path = dir.path().join("missing.safetensors");
+    write_safetensors(&path, missing);
+    let err = DetectionBranch::from_file(&path, HEADS, &device).expect_err("missing");
+    assert!(
+        matches!(&err, HoiclipError::MissingTensor { name, .. } if name == "pos_guided_embedd.weight"),
+        "{err}"
+    );
+
+    // An unknown tensor inside the branch's namespaces is an error; tensors of the rest of
+    // HOICLIP (here a CLIP weight) are left for the full model to check.
+    let mut extra = tensors.clone();
+    extra.push((
+        "model.transformer.encoder.layers.0.extra.weight".into(),
+        vec![2],
+        vec![1.0, 2.0],
+    ));
+    extra.push((
+        "model.clip_model.visual.proj".into(),
+        vec![2],
+        vec![1.0, 2.0],
+    ));
+    let path = dir.path().join("extra.safetensors");
+    write_safetensors(&path, extra);
+    let err = DetectionBranch::from_file(&path, HEADS, &device).expect_err("unexpected");
+    assert!(
+        matches!(&err, HoiclipError::UnexpectedTensors { count: 1, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("transformer.encoder.layers.0.extra.weight"),
+        "{err}"
+    );
+
     let err = DetectionBranch::from_file(fixture("clip_openai_small.safetensors"), HEADS, &device)
         .expect_err("not a detector");
     assert!(err.to_string().contains("no detection branch"), "{err}");

@@ -17,10 +17,9 @@ use common::{Fixture, backends, max_abs_diff, values};
 use hoiclip::clip::{Clip, ClipConfig};
 
 fn full_size_dir() -> PathBuf {
-    PathBuf::from(
-        std::env::var("HOICLIP_FULL_SIZE_DIR")
-            .expect("set HOICLIP_FULL_SIZE_DIR to the folder written by gen_clip_fixtures.py --full-size"),
-    )
+    PathBuf::from(std::env::var("HOICLIP_FULL_SIZE_DIR").expect(
+        "set HOICLIP_FULL_SIZE_DIR to the folder written by gen_clip_fixtures.py --full-size",
+    ))
 }
 
 fn median(mut times: Vec<f64>) -> f64 {
@@ -61,7 +60,13 @@ fn vit_b32_random_weights_match_pytorch_at_full_size() {
         // Timings: median of 3 after a warm-up.
         let tokenizer = hoiclip::clip::tokenizer::ClipTokenizer::new().expect("tokenizer");
         let prompts: Vec<String> = (0..600)
-            .map(|i| format!("a photo of a person doing action {} with object {}", i % 117, i % 80))
+            .map(|i| {
+                format!(
+                    "a photo of a person doing action {} with object {}",
+                    i % 117,
+                    i % 80
+                )
+            })
             .collect();
         let prompt_refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
         let prompt_tokens = tokenizer.tokenize_batch(&prompt_refs).expect("tokenize");
@@ -80,7 +85,10 @@ fn vit_b32_random_weights_match_pytorch_at_full_size() {
                     times.push(start.elapsed().as_secs_f64());
                 }
             }
-            println!("[{backend}] encode_image batch {batch}: median {:.3} s", median(times));
+            println!(
+                "[{backend}] encode_image batch {batch}: median {:.3} s",
+                median(times)
+            );
         }
         let mut times = Vec::new();
         for run in 0..4 {
@@ -90,7 +98,10 @@ fn vit_b32_random_weights_match_pytorch_at_full_size() {
                 times.push(start.elapsed().as_secs_f64());
             }
         }
-        println!("[{backend}] encode_text 600 prompts: median {:.3} s", median(times));
+        println!(
+            "[{backend}] encode_text 600 prompts: median {:.3} s",
+            median(times)
+        );
 
         let native = dir.join("clip_vitb32_random.bpk");
         model.save_native(&native).expect("save native");
@@ -98,5 +109,110 @@ fn vit_b32_random_weights_match_pytorch_at_full_size() {
         let reloaded = Clip::load_native(&native, &device).expect("load native");
         println!("[{backend}] load native: {:.2?}", start.elapsed());
         assert_eq!(reloaded.config(), ClipConfig::vit_b_32());
+    }
+}
+
+#[test]
+#[ignore = "needs the full-size files from gen_detection_fixtures.py --full-size (see the file's docs)"]
+fn detection_branch_matches_pytorch_at_full_size() {
+    use hoiclip::detection::DetectionBranch;
+    use hoiclip::detection::batch::{PreparedImage, pad_batch};
+    let dir = full_size_dir();
+    let io = Fixture::open_path(&dir.join("detection_full_io.safetensors"));
+    for (backend, device) in backends() {
+        let start = Instant::now();
+        let branch =
+            DetectionBranch::from_file(dir.join("detection_full.pth"), 8, &device).expect("load");
+        println!("[{backend}] load detection .pth: {:.2?}", start.elapsed());
+        let shape = io.shape("images");
+        let image = PreparedImage {
+            values: io.f32("images"),
+            height: shape[2],
+            width: shape[3],
+        };
+        let batch = pad_batch(std::slice::from_ref(&image), &device).expect("batch");
+        let out = branch.forward(&batch);
+        let errors = [
+            (
+                "features",
+                max_abs_diff(&values(out.features.clone()), &io.f32("features")),
+            ),
+            (
+                "memory",
+                max_abs_diff(&values(out.memory.clone()), &io.f32("memory")),
+            ),
+            (
+                "hs_h",
+                max_abs_diff(
+                    &values(burn::tensor::Tensor::stack::<4>(
+                        out.human_states.clone(),
+                        0,
+                    )),
+                    &io.f32("hs_h"),
+                ),
+            ),
+            (
+                "hs_o",
+                max_abs_diff(
+                    &values(burn::tensor::Tensor::stack::<4>(
+                        out.object_states.clone(),
+                        0,
+                    )),
+                    &io.f32("hs_o"),
+                ),
+            ),
+            (
+                "boxes_h",
+                max_abs_diff(&values(out.human_boxes.clone()), &io.f32("boxes_h")),
+            ),
+            (
+                "boxes_o",
+                max_abs_diff(&values(out.object_boxes.clone()), &io.f32("boxes_o")),
+            ),
+        ];
+        println!("[{backend}] max abs error at 800x1066: {errors:?}");
+        for (name, err) in errors {
+            assert!(err < 1e-3, "{name}: {err}");
+        }
+        // Timings: one image and a padded batch of two (800x1066 and 1066x800).
+        let rotated = PreparedImage {
+            values: {
+                let (h, w) = (image.height, image.width);
+                let mut v = vec![0.0; 3 * h * w];
+                for c in 0..3 {
+                    for y in 0..h {
+                        for x in 0..w {
+                            v[(c * w + x) * h + y] = image.values[(c * h + y) * w + x];
+                        }
+                    }
+                }
+                v
+            },
+            height: image.width,
+            width: image.height,
+        };
+        let pair = pad_batch(&[image.clone(), rotated], &device).expect("pair");
+        for (name, batch) in [("batch 1", &batch), ("padded batch 2", &pair)] {
+            let mut backbone = Vec::new();
+            let mut total = Vec::new();
+            for run in 0..3 {
+                let start = Instant::now();
+                let features = branch.backbone.forward(batch.images.clone());
+                let _ = values(features);
+                let t_backbone = start.elapsed().as_secs_f64();
+                let start = Instant::now();
+                let out = branch.forward(batch);
+                let _ = values(out.human_boxes);
+                if run > 0 {
+                    backbone.push(t_backbone);
+                    total.push(start.elapsed().as_secs_f64());
+                }
+            }
+            println!(
+                "[{backend}] {name}: backbone median {:.3} s, whole branch median {:.3} s",
+                median(backbone),
+                median(total)
+            );
+        }
     }
 }

@@ -91,7 +91,11 @@ pub struct ClipTransformer {
 
 impl ClipTransformer {
     /// Load `{prefix}.resblocks.{0..layers}`.
-    pub fn load(loader: &mut WeightLoader<'_>, prefix: &str, config: &ClipTransformerConfig) -> Res<Self> {
+    pub fn load(
+        loader: &mut WeightLoader<'_>,
+        prefix: &str,
+        config: &ClipTransformerConfig,
+    ) -> Res<Self> {
         let blocks = (0..config.layers)
             .map(|i| {
                 ResidualAttentionBlock::load(

@@ -160,7 +160,7 @@ impl ClipConfig {
         let text_width = dims("ln_final.weight", 1)?[0];
         let text_layers = count_layers(map, "transformer.resblocks.");
         let heads = |width: usize, what: &str| -> Res<usize> {
-            if width >= 64 && width % 64 == 0 {
+            if width >= 64 && width.is_multiple_of(64) {
                 Ok(width / 64)
             } else {
                 Err(HoiclipError::Config(format!(

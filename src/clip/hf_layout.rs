@@ -16,20 +16,29 @@ pub const HF_ANCHOR: &str = "vision_model.embeddings.patch_embedding.weight";
 /// Convert a map holding a Hugging Face `CLIPModel` state dict at top level into OpenAI names.
 pub fn hf_to_openai(map: &WeightMap) -> Result<WeightMap> {
     let mut out: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-    let take = |from: &str, to: &str, out: &mut Vec<(String, Vec<usize>, Vec<f32>)>| -> Result<()> {
-        let shape = map
-            .shape(from)
-            .ok_or_else(|| HoiclipError::MissingTensor {
-                name: from.to_string(),
-                expected: Vec::new(),
-                source_name: map.source_name().to_string(),
-            })?
-            .to_vec();
-        out.push((to.to_string(), shape, map.read_f32(from)?));
-        Ok(())
-    };
-    take("vision_model.embeddings.patch_embedding.weight", "visual.conv1.weight", &mut out)?;
-    take("vision_model.embeddings.class_embedding", "visual.class_embedding", &mut out)?;
+    let take =
+        |from: &str, to: &str, out: &mut Vec<(String, Vec<usize>, Vec<f32>)>| -> Result<()> {
+            let shape = map
+                .shape(from)
+                .ok_or_else(|| HoiclipError::MissingTensor {
+                    name: from.to_string(),
+                    expected: Vec::new(),
+                    source_name: map.source_name().to_string(),
+                })?
+                .to_vec();
+            out.push((to.to_string(), shape, map.read_f32(from)?));
+            Ok(())
+        };
+    take(
+        "vision_model.embeddings.patch_embedding.weight",
+        "visual.conv1.weight",
+        &mut out,
+    )?;
+    take(
+        "vision_model.embeddings.class_embedding",
+        "visual.class_embedding",
+        &mut out,
+    )?;
     take(
         "vision_model.embeddings.position_embedding.weight",
         "visual.positional_embedding",
@@ -40,10 +49,18 @@ pub fn hf_to_openai(map: &WeightMap) -> Result<WeightMap> {
         ("vision_model.post_layernorm", "visual.ln_post"),
         ("text_model.final_layer_norm", "ln_final"),
     ] {
-        take(&format!("{hf}.weight"), &format!("{openai}.weight"), &mut out)?;
+        take(
+            &format!("{hf}.weight"),
+            &format!("{openai}.weight"),
+            &mut out,
+        )?;
         take(&format!("{hf}.bias"), &format!("{openai}.bias"), &mut out)?;
     }
-    take("text_model.embeddings.token_embedding.weight", "token_embedding.weight", &mut out)?;
+    take(
+        "text_model.embeddings.token_embedding.weight",
+        "token_embedding.weight",
+        &mut out,
+    )?;
     take(
         "text_model.embeddings.position_embedding.weight",
         "positional_embedding",
@@ -76,7 +93,10 @@ pub fn hf_to_openai(map: &WeightMap) -> Result<WeightMap> {
         ));
     }
     for (hf_tower, openai_tower) in [
-        ("vision_model.encoder.layers", "visual.transformer.resblocks"),
+        (
+            "vision_model.encoder.layers",
+            "visual.transformer.resblocks",
+        ),
         ("text_model.encoder.layers", "transformer.resblocks"),
     ] {
         let layers = count_layers(map, &format!("{hf_tower}."));
@@ -90,19 +110,29 @@ pub fn hf_to_openai(map: &WeightMap) -> Result<WeightMap> {
                 ("mlp.fc2", "mlp.c_proj"),
                 ("self_attn.out_proj", "attn.out_proj"),
             ] {
-                take(&format!("{hf}.{a}.weight"), &format!("{oa}.{b}.weight"), &mut out)?;
-                take(&format!("{hf}.{a}.bias"), &format!("{oa}.{b}.bias"), &mut out)?;
+                take(
+                    &format!("{hf}.{a}.weight"),
+                    &format!("{oa}.{b}.weight"),
+                    &mut out,
+                )?;
+                take(
+                    &format!("{hf}.{a}.bias"),
+                    &format!("{oa}.{b}.bias"),
+                    &mut out,
+                )?;
             }
             for part in ["weight", "bias"] {
                 let mut packed = Vec::new();
                 let mut shape: Vec<usize> = Vec::new();
                 for proj in ["q_proj", "k_proj", "v_proj"] {
                     let name = format!("{hf}.self_attn.{proj}.{part}");
-                    let s = map.shape(&name).ok_or_else(|| HoiclipError::MissingTensor {
-                        name: name.clone(),
-                        expected: Vec::new(),
-                        source_name: map.source_name().to_string(),
-                    })?;
+                    let s = map
+                        .shape(&name)
+                        .ok_or_else(|| HoiclipError::MissingTensor {
+                            name: name.clone(),
+                            expected: Vec::new(),
+                            source_name: map.source_name().to_string(),
+                        })?;
                     if shape.is_empty() {
                         shape = s.to_vec();
                     } else if shape != s {

@@ -94,7 +94,12 @@ impl Clip {
             if !unexpected.is_empty() {
                 return Err(HoiclipError::UnexpectedTensors {
                     count: unexpected.len(),
-                    names: unexpected.iter().take(8).copied().collect::<Vec<_>>().join(", "),
+                    names: unexpected
+                        .iter()
+                        .take(8)
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     source_name: hf.source_name().to_string(),
                 });
             }
@@ -136,7 +141,8 @@ impl Clip {
         let text = TextTransformer::load(loader, &config.text)?;
         let logit_scale = match loader.map().shape("logit_scale") {
             Some(shape) if shape.iter().product::<usize>() == 1 => {
-                let values = loader.values("logit_scale", &shape.to_vec())?;
+                let shape = shape.to_vec();
+                let values = loader.values("logit_scale", &shape)?;
                 Param::from_tensor(Tensor::from_data(
                     TensorData::new(values, [1]),
                     loader.device(),

@@ -128,7 +128,10 @@ impl TextTransformer {
         }
         let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, length]), &device);
         let pool_at = Tensor::<1, Int>::from_data(
-            TensorData::new(pool_at.iter().map(|&p| p as i64).collect::<Vec<_>>(), [batch]),
+            TensorData::new(
+                pool_at.iter().map(|&p| p as i64).collect::<Vec<_>>(),
+                [batch],
+            ),
             &device,
         );
         Ok(self.forward_tensor(ids, pool_at))

@@ -111,7 +111,7 @@ pub struct ClipTokenizer {
 impl ClipTokenizer {
     /// The tokenizer with the embedded vocabulary and the [`OverflowPolicy::Truncate`] policy.
     ///
-    /// The first call in a process builds the vocabulary (tens of milliseconds); later calls
+    /// The first call in a process builds the vocabulary (about 0.1 s); later calls
     /// share it.
     ///
     /// # Errors

@@ -71,14 +71,20 @@ impl VisionConfig {
 
 impl VisionTransformer {
     /// Load from OpenAI names under `prefix` (normally `visual`).
-    pub fn load(loader: &mut WeightLoader<'_>, prefix: &str, config: &VisionConfig) -> Result<Self> {
+    pub fn load(
+        loader: &mut WeightLoader<'_>,
+        prefix: &str,
+        config: &VisionConfig,
+    ) -> Result<Self> {
         let w = config.width;
         let p = config.patch_size;
         Ok(Self {
             conv1: loader.conv2d(&format!("{prefix}.conv1"), 3, w, p, p, 0, false)?,
             class_embedding: loader.param(&format!("{prefix}.class_embedding"), [w])?,
-            positional_embedding: loader
-                .param(&format!("{prefix}.positional_embedding"), [config.tokens(), w])?,
+            positional_embedding: loader.param(
+                &format!("{prefix}.positional_embedding"),
+                [config.tokens(), w],
+            )?,
             ln_pre: loader.layer_norm(&format!("{prefix}.ln_pre"), w, CLIP_LAYER_NORM_EPS)?,
             transformer: ClipTransformer::load(
                 loader,

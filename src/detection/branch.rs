@@ -200,7 +200,15 @@ impl DetectionBranch {
         let q = config.num_queries;
         Ok(Self {
             backbone: ResNet::load(loader, "backbone.0.body", &config.backbone)?,
-            input_proj: loader.conv2d("input_proj", config.backbone.out_channels(), d, 1, 1, 0, true)?,
+            input_proj: loader.conv2d(
+                "input_proj",
+                config.backbone.out_channels(),
+                d,
+                1,
+                1,
+                0,
+                true,
+            )?,
             encoder: Encoder::load(loader, "transformer.encoder", config.enc_layers, &layer)?,
             instance_decoder: InstanceDecoder::load(
                 loader,
@@ -238,9 +246,19 @@ impl DetectionBranch {
 
     /// Run the branch on a padded batch.
     pub fn forward(&self, batch: &PaddedBatch) -> DetectionOutput {
-        let device = batch.images.device();
         // [batch, channels, h, w]
         let features = self.backbone.forward(batch.images.clone());
+        self.forward_from_features(features, batch)
+    }
+
+    /// Everything after the backbone: `features` `[batch, channels, h, w]` are the backbone's
+    /// output for `batch` (whose padding mask is resized to them).
+    pub fn forward_from_features(
+        &self,
+        features: Tensor<4>,
+        batch: &PaddedBatch,
+    ) -> DetectionOutput {
+        let device = features.device();
         let [b, _, h, w] = features.dims();
         let feature_padding = resize_mask(&batch.padding, b, batch.height, batch.width, h, w);
         let d = self.query_embed_h.dims()[1];

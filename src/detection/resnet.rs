@@ -433,8 +433,6 @@ impl ResNet {
     pub fn is_known_unused(name: &str) -> bool {
         name == "fc.weight"
             || name == "fc.bias"
-            || name.ends_with(".fc.weight")
-            || name.ends_with(".fc.bias")
             || name == "num_batches_tracked"
             || name.ends_with(".num_batches_tracked")
     }

@@ -87,7 +87,11 @@ pub struct EncoderLayer {
 
 impl EncoderLayer {
     /// Load `{prefix}.self_attn`, `.linear1`, `.linear2`, `.norm1`, `.norm2`.
-    pub fn load(loader: &mut WeightLoader<'_>, prefix: &str, config: &DetrLayerConfig) -> Res<Self> {
+    pub fn load(
+        loader: &mut WeightLoader<'_>,
+        prefix: &str,
+        config: &DetrLayerConfig,
+    ) -> Res<Self> {
         let (d, f) = (config.d_model, config.dim_feedforward);
         Ok(Self {
             self_attn: TorchMultiheadAttention::load(
@@ -110,7 +114,9 @@ impl EncoderLayer {
         let q = src.clone() + pos;
         let attended = self.self_attn.forward(q.clone(), q, src.clone(), masks);
         let src = self.norm1.forward(src + attended);
-        let ffn = self.linear2.forward(relu(self.linear1.forward(src.clone())));
+        let ffn = self
+            .linear2
+            .forward(relu(self.linear1.forward(src.clone())));
         self.norm2.forward(src + ffn)
     }
 }
@@ -136,7 +142,11 @@ pub struct DecoderLayer {
 
 impl DecoderLayer {
     /// Load `{prefix}.self_attn`, `.multihead_attn`, `.linear1/2`, `.norm1/2/3`.
-    pub fn load(loader: &mut WeightLoader<'_>, prefix: &str, config: &DetrLayerConfig) -> Res<Self> {
+    pub fn load(
+        loader: &mut WeightLoader<'_>,
+        prefix: &str,
+        config: &DetrLayerConfig,
+    ) -> Res<Self> {
         let (d, f, h) = (config.d_model, config.dim_feedforward, config.n_heads);
         Ok(Self {
             self_attn: TorchMultiheadAttention::load(loader, &format!("{prefix}.self_attn"), d, h)?,
@@ -167,9 +177,9 @@ impl DecoderLayer {
         memory_masks: &AttentionMasks,
     ) -> Tensor<3> {
         let q = tgt.clone() + query_pos.clone();
-        let attended = self
-            .self_attn
-            .forward(q.clone(), q, tgt.clone(), &AttentionMasks::default());
+        let attended =
+            self.self_attn
+                .forward(q.clone(), q, tgt.clone(), &AttentionMasks::default());
         let tgt = self.norm1.forward(tgt + attended);
         let attended = self.multihead_attn.forward(
             tgt.clone() + query_pos,
@@ -178,7 +188,9 @@ impl DecoderLayer {
             memory_masks,
         );
         let tgt = self.norm2.forward(tgt + attended);
-        let ffn = self.linear2.forward(relu(self.linear1.forward(tgt.clone())));
+        let ffn = self
+            .linear2
+            .forward(relu(self.linear1.forward(tgt.clone())));
         self.norm3.forward(tgt + ffn)
     }
 }
@@ -234,7 +246,11 @@ impl InstanceDecoder {
             .collect::<Res<_>>()?;
         Ok(Self {
             layers,
-            norm: loader.layer_norm(&format!("{prefix}.norm"), config.d_model, DETR_LAYER_NORM_EPS)?,
+            norm: loader.layer_norm(
+                &format!("{prefix}.norm"),
+                config.d_model,
+                DETR_LAYER_NORM_EPS,
+            )?,
         })
     }
 

@@ -83,7 +83,7 @@ impl TorchMultiheadAttention {
         d_model: usize,
         n_heads: usize,
     ) -> Res<Self> {
-        if n_heads == 0 || d_model % n_heads != 0 {
+        if n_heads == 0 || !d_model.is_multiple_of(n_heads) {
             return Err(HoiclipError::Config(format!(
                 "`{prefix}`: {n_heads} heads do not divide width {d_model}"
             )));
@@ -130,14 +130,18 @@ impl TorchMultiheadAttention {
         self.forward(x.clone(), x.clone(), x, masks)
     }
 
-    fn attend(&self, q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, masks: &AttentionMasks) -> Tensor<3> {
+    fn attend(
+        &self,
+        q: Tensor<3>,
+        k: Tensor<3>,
+        v: Tensor<3>,
+        masks: &AttentionMasks,
+    ) -> Tensor<3> {
         let [batch, n_q, d] = q.dims();
         let n_k = k.dims()[1];
         let heads = self.n_heads;
         let head_dim = d / heads;
-        let split = |x: Tensor<3>, n: usize| {
-            x.reshape([batch, n, heads, head_dim]).swap_dims(1, 2)
-        };
+        let split = |x: Tensor<3>, n: usize| x.reshape([batch, n, heads, head_dim]).swap_dims(1, 2);
         let (q, k, v) = (split(q, n_q), split(k, n_k), split(v, n_k));
 
         let mask = masks.key_padding.as_ref().map(|padding| {

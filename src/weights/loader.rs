@@ -70,7 +70,10 @@ impl<'a> WeightLoader<'a> {
     /// Read `name` as a tensor of shape `shape`.
     pub fn tensor<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Result<Tensor<D>> {
         let values = self.values(name, &shape)?;
-        Ok(Tensor::from_data(TensorData::new(values, shape), &self.device))
+        Ok(Tensor::from_data(
+            TensorData::new(values, shape),
+            &self.device,
+        ))
     }
 
     /// Read `name` as a parameter of shape `shape`.
@@ -84,7 +87,13 @@ impl<'a> WeightLoader<'a> {
 
     /// A `torch.nn.Linear` stored as `{prefix}.weight` `[d_out, d_in]` and, when `bias`,
     /// `{prefix}.bias` `[d_out]`, as a Burn [`Linear`] (weight transposed to `[d_in, d_out]`).
-    pub fn linear(&mut self, prefix: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Linear> {
+    pub fn linear(
+        &mut self,
+        prefix: &str,
+        d_in: usize,
+        d_out: usize,
+        bias: bool,
+    ) -> Result<Linear> {
         let weight = self.values(&format!("{prefix}.weight"), &[d_out, d_in])?;
         let weight = transpose_rows(&weight, d_out, d_in);
         let bias = if bias {
@@ -220,6 +229,7 @@ pub(crate) fn linear_from_values(
     d_out: usize,
     device: &Device,
 ) -> Linear {
-    let bias = bias.map(|b| Param::from_tensor(Tensor::from_data(TensorData::new(b, [d_out]), device)));
+    let bias =
+        bias.map(|b| Param::from_tensor(Tensor::from_data(TensorData::new(b, [d_out]), device)));
     linear_from(weight_in_out, d_in, d_out, bias, device)
 }

@@ -88,14 +88,16 @@ impl StoredTensor {
             return Ok(values.as_ref().clone());
         }
         let bytes: std::borrow::Cow<'_, [u8]> = match &self.storage {
-            Storage::Buffer { bytes, start, end } => std::borrow::Cow::Borrowed(&bytes[*start..*end]),
+            Storage::Buffer { bytes, start, end } => {
+                std::borrow::Cow::Borrowed(&bytes[*start..*end])
+            }
             Storage::Owned(_) => std::borrow::Cow::Borrowed(&[][..]),
-            Storage::Pytorch(tensor) => std::borrow::Cow::Owned(tensor.read().map_err(|err| {
-                HoiclipError::WeightFile {
+            Storage::Pytorch(tensor) => {
+                std::borrow::Cow::Owned(tensor.read().map_err(|err| HoiclipError::WeightFile {
                     path: PathBuf::from(source_name),
                     reason: format!("cannot read tensor `{name}`: {err}"),
-                }
-            })?),
+                })?)
+            }
         };
         let count: usize = self.shape.iter().product();
         if bytes.len() != count * self.dtype.size() {
@@ -267,12 +269,13 @@ impl WeightMap {
 
     /// Parse safetensors bytes held in memory; `source_name` is used in error messages.
     pub fn from_safetensors_bytes(bytes: Vec<u8>, source_name: &str) -> Result<WeightMap> {
-        let (header_len, metadata) = safetensors::SafeTensors::read_metadata(&bytes).map_err(
-            |err| HoiclipError::WeightFile {
-                path: PathBuf::from(source_name),
-                reason: format!("invalid safetensors: {err}"),
-            },
-        )?;
+        let (header_len, metadata) =
+            safetensors::SafeTensors::read_metadata(&bytes).map_err(|err| {
+                HoiclipError::WeightFile {
+                    path: PathBuf::from(source_name),
+                    reason: format!("invalid safetensors: {err}"),
+                }
+            })?;
         let data_start = 8 + header_len;
         let bytes = Arc::new(bytes);
         let mut tensors = BTreeMap::new();

@@ -44,10 +44,14 @@ pub fn read_config(path: &Path, kind: &str) -> Result<String> {
         }
     })?;
     let metadata = reader.metadata();
-    let found = metadata.get(KIND_KEY).ok_or_else(|| HoiclipError::WeightFile {
-        path: path.to_path_buf(),
-        reason: format!("burnpack file without the `{KIND_KEY}` metadata: not written by hoiclip"),
-    })?;
+    let found = metadata
+        .get(KIND_KEY)
+        .ok_or_else(|| HoiclipError::WeightFile {
+            path: path.to_path_buf(),
+            reason: format!(
+                "burnpack file without the `{KIND_KEY}` metadata: not written by hoiclip"
+            ),
+        })?;
     if found != kind {
         return Err(HoiclipError::WeightFile {
             path: path.to_path_buf(),
@@ -89,7 +93,13 @@ pub fn load_into<M: Module>(module: &mut M, path: &Path) -> Result<()> {
     if !result.unused.is_empty() {
         return Err(HoiclipError::UnexpectedTensors {
             count: result.unused.len(),
-            names: result.unused.iter().take(8).cloned().collect::<Vec<_>>().join(", "),
+            names: result
+                .unused
+                .iter()
+                .take(8)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
             source_name: path.display().to_string(),
         });
     }

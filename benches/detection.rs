@@ -1,0 +1,78 @@
+//! Detection-branch benches at full size (ResNet-50, 256 wide, 6 + 3 layers, 64 pair queries,
+//! random weights): backbone and encoder + instance decoder at 800×1066, batch 1 and a padded
+//! batch of two (800×1066 + 1066×800 → 1066×1066), on every compiled CPU backend.
+//!
+//! `cargo bench --bench detection` (add `-- flex` for one backend).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use hoiclip::BackendChoice;
+use hoiclip::detection::DetectionConfig;
+use hoiclip::detection::batch::{PreparedImage, pad_batch};
+
+fn image(height: usize, width: usize, seed: u64) -> PreparedImage {
+    let mut state = seed;
+    let values = (0..3 * height * width)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+        })
+        .collect();
+    PreparedImage {
+        values,
+        height,
+        width,
+    }
+}
+
+fn bench_detection(c: &mut Criterion) {
+    let config = DetectionConfig::hoiclip_default();
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let mut group = c.benchmark_group("detection");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(30));
+    for backend in BackendChoice::compiled() {
+        if backend == BackendChoice::Wgpu {
+            continue;
+        }
+        if filter
+            .as_deref()
+            .is_some_and(|f| !backend.name().contains(f))
+        {
+            continue;
+        }
+        let device = backend.device().expect("device");
+        let branch = config.init(&device);
+        let single = pad_batch(&[image(800, 1066, 1)], &device).expect("batch");
+        let pair = pad_batch(&[image(800, 1066, 1), image(1066, 800, 2)], &device).expect("batch");
+        for (size, batch) in [(1usize, &single), (2, &pair)] {
+            group.bench_with_input(
+                BenchmarkId::new(format!("{backend}/backbone"), size),
+                batch,
+                |b, batch| {
+                    b.iter(|| black_box(branch.backbone.forward(batch.images.clone()).into_data()))
+                },
+            );
+            let features = branch.backbone.forward(batch.images.clone());
+            group.bench_with_input(
+                BenchmarkId::new(format!("{backend}/encoder_decoder"), size),
+                batch,
+                |b, batch| {
+                    b.iter(|| {
+                        let out = branch.forward_from_features(features.clone(), batch);
+                        black_box(out.human_boxes.into_data())
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_detection);
+criterion_main!(benches);
