@@ -1,7 +1,7 @@
 //! CLIP benches at full size (ViT-B/32, random weights): image encode at batch 1 and 8,
 //! text encode of 600 HOI-style prompts, on every compiled CPU backend (flex, ndarray).
 //!
-//! `cargo bench --bench clip` (add `-- flex` to run one backend only).
+//! `cargo bench --bench clip` (add `-- flex` to run one backend only, `-- wgpu` for the GPU).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -91,12 +91,14 @@ fn bench_clip(c: &mut Criterion) {
     group.warm_up_time(Duration::from_secs(2));
     group.measurement_time(Duration::from_secs(20));
     for backend in BackendChoice::compiled() {
-        if backend == BackendChoice::Wgpu {
+        // wgpu only when asked for by name (`-- wgpu`): it needs a GPU or lavapipe.
+        if backend == BackendChoice::Wgpu && !filter.as_deref().is_some_and(|f| f.contains("wgpu"))
+        {
             continue;
         }
         if filter
             .as_deref()
-            .is_some_and(|f| !backend.name().contains(f))
+            .is_some_and(|f| !f.contains(backend.name()))
         {
             continue;
         }

@@ -2,7 +2,7 @@
 //! random weights): backbone and encoder + instance decoder at 800×1066, batch 1 and a padded
 //! batch of two (800×1066 + 1066×800 → 1066×1066), on every compiled CPU backend.
 //!
-//! `cargo bench --bench detection` (add `-- flex` for one backend).
+//! `cargo bench --bench detection` (add `-- flex` for one backend, `-- wgpu` for the GPU).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -37,12 +37,14 @@ fn bench_detection(c: &mut Criterion) {
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(30));
     for backend in BackendChoice::compiled() {
-        if backend == BackendChoice::Wgpu {
+        // wgpu only when asked for by name (`-- wgpu`): it needs a GPU or lavapipe.
+        if backend == BackendChoice::Wgpu && !filter.as_deref().is_some_and(|f| f.contains("wgpu"))
+        {
             continue;
         }
         if filter
             .as_deref()
-            .is_some_and(|f| !backend.name().contains(f))
+            .is_some_and(|f| !f.contains(backend.name()))
         {
             continue;
         }
