@@ -5,8 +5,11 @@
 //! `datasets/hico_text_label.py`), including the CLIP text prompt of every HOI
 //! class and the zero-shot split lists. The tables are generated data; see
 //! `tests/fixtures/gen_label_tables.py`.
+//!
+//! [`vcoco`] holds the V-COCO verb and HOI-class tables (`datasets/vcoco_text_label.py`).
 
 pub mod hico;
+pub mod vcoco;
 
 use hico::HICO_HOIS;
 
