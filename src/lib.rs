@@ -8,6 +8,7 @@ pub mod error;
 pub mod imaging;
 pub mod labels;
 pub mod nn;
+pub mod postprocess;
 pub mod weights;
 
 pub use backend::BackendChoice;
