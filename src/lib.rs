@@ -6,6 +6,7 @@ pub mod clip;
 pub mod detection;
 pub mod error;
 pub mod imaging;
+pub mod interaction;
 pub mod labels;
 pub mod nn;
 pub mod postprocess;
