@@ -7,8 +7,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use burn::tensor::{Distribution, Tensor};
+mod common;
+
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use hoiclip::BackendChoice;
 use hoiclip::clip::ClipConfig;
 use hoiclip::clip::tokenizer::ClipTokenizer;
 
@@ -84,25 +85,12 @@ fn bench_clip(c: &mut Criterion) {
     let prompts = prompts();
     let prompt_refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
     let tokens = tokenizer.tokenize_batch(&prompt_refs).expect("tokenize");
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
 
     let mut group = c.benchmark_group("clip_vit_b32");
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(2));
     group.measurement_time(Duration::from_secs(20));
-    for backend in BackendChoice::compiled() {
-        // wgpu only when asked for by name (`-- wgpu`): it needs a GPU or lavapipe.
-        if backend == BackendChoice::Wgpu && !filter.as_deref().is_some_and(|f| f.contains("wgpu"))
-        {
-            continue;
-        }
-        if filter
-            .as_deref()
-            .is_some_and(|f| !f.contains(backend.name()))
-        {
-            continue;
-        }
-        let device = backend.device().expect("device");
+    for (backend, device) in common::backends_to_bench() {
         let model = config.init(&device);
         for batch in [1usize, 8] {
             let images = Tensor::<4>::random(

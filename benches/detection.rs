@@ -7,8 +7,9 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+mod common;
+
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use hoiclip::BackendChoice;
 use hoiclip::detection::DetectionConfig;
 use hoiclip::detection::batch::{PreparedImage, pad_batch};
 
@@ -31,24 +32,11 @@ fn image(height: usize, width: usize, seed: u64) -> PreparedImage {
 
 fn bench_detection(c: &mut Criterion) {
     let config = DetectionConfig::hoiclip_default();
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let mut group = c.benchmark_group("detection");
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(30));
-    for backend in BackendChoice::compiled() {
-        // wgpu only when asked for by name (`-- wgpu`): it needs a GPU or lavapipe.
-        if backend == BackendChoice::Wgpu && !filter.as_deref().is_some_and(|f| f.contains("wgpu"))
-        {
-            continue;
-        }
-        if filter
-            .as_deref()
-            .is_some_and(|f| !f.contains(backend.name()))
-        {
-            continue;
-        }
-        let device = backend.device().expect("device");
+    for (backend, device) in common::backends_to_bench() {
         let branch = config.init(&device);
         let single = pad_batch(&[image(800, 1066, 1)], &device).expect("batch");
         let pair = pad_batch(&[image(800, 1066, 1), image(1066, 800, 2)], &device).expect("batch");

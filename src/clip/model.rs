@@ -139,31 +139,7 @@ impl Clip {
         }
         let visual = VisionTransformer::load(loader, "visual", &config.vision)?;
         let text = TextTransformer::load(loader, &config.text)?;
-        let logit_scale = match loader.map().shape("logit_scale") {
-            Some(shape) if shape.iter().product::<usize>() == 1 => {
-                let shape = shape.to_vec();
-                let values = loader.values("logit_scale", &shape)?;
-                Param::from_tensor(Tensor::from_data(
-                    TensorData::new(values, [1]),
-                    loader.device(),
-                ))
-            }
-            Some(shape) => {
-                return Err(HoiclipError::ShapeMismatch {
-                    name: "logit_scale".into(),
-                    expected: vec![],
-                    found: shape.to_vec(),
-                    source_name: loader.map().source_name().to_string(),
-                });
-            }
-            None => {
-                return Err(HoiclipError::MissingTensor {
-                    name: "logit_scale".into(),
-                    expected: vec![],
-                    source_name: loader.map().source_name().to_string(),
-                });
-            }
-        };
+        let logit_scale = loader.scalar("logit_scale")?;
         Ok(Self {
             visual,
             text,
@@ -252,8 +228,8 @@ impl Clip {
     }
 }
 
-/// `x / ‖x‖₂` along the last axis: `[rows, dim]`.
-pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
-    let norm = x.clone().square().sum_dim(1).sqrt();
+/// `x / ‖x‖₂` along the last axis: `[..., dim]`.
+pub fn l2_normalize<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let norm = x.clone().square().sum_dim(D - 1).sqrt();
     x / norm
 }

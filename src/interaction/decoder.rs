@@ -22,8 +22,9 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::detection::transformer::{DecoderLayer, DetrLayerConfig};
 use crate::error::HoiclipError;
-use crate::nn::{AttentionMasks, TorchMultiheadAttention, TorchMultiheadAttentionConfig};
+use crate::nn::AttentionMasks;
 use crate::weights::WeightLoader;
 
 type Res<T> = std::result::Result<T, HoiclipError>;
@@ -56,6 +57,11 @@ fn norm(d: usize, device: &Device) -> LayerNorm {
 }
 
 impl InteractionDecoderConfig {
+    /// The fusion layers' shape, as DETR decoder layers at CLIP width.
+    fn layer_config(&self) -> DetrLayerConfig {
+        DetrLayerConfig::new(self.clip_dim, self.n_heads, self.dim_feedforward)
+    }
+
     /// A randomly initialised (lazily) decoder.
     pub fn init(&self, device: &Device) -> InteractionDecoder {
         let c = self.clip_dim;
@@ -66,14 +72,7 @@ impl InteractionDecoderConfig {
             obj_class_ln: norm(c, device),
             layers: (0..self.layers)
                 .map(|_| FusionLayer {
-                    self_attn: TorchMultiheadAttentionConfig::new(c, self.n_heads).init(device),
-                    multihead_attn: TorchMultiheadAttentionConfig::new(c, self.n_heads)
-                        .init(device),
-                    linear1: LinearConfig::new(c, self.dim_feedforward).init(device),
-                    linear2: LinearConfig::new(self.dim_feedforward, c).init(device),
-                    norm1: norm(c, device),
-                    norm2: norm(c, device),
-                    norm3: norm(c, device),
+                    layer: self.layer_config().init_decoder_layer(device),
                 })
                 .collect(),
             norm: norm(c, device),
@@ -81,23 +80,13 @@ impl InteractionDecoderConfig {
     }
 }
 
-/// One knowledge-integration (fusion) layer.
+/// One knowledge-integration (fusion) layer. Its parameters, and their checkpoint names
+/// (`self_attn`, `multihead_attn`, `linear1/2`, `norm1/2/3`), are a DETR decoder layer's;
+/// only the forward pass differs (`multihead_attn` and `norm2` serve both memories).
 #[derive(Module, Debug)]
 pub struct FusionLayer {
-    /// Self-attention over the pair queries.
-    pub self_attn: TorchMultiheadAttention,
-    /// The one cross-attention used for both the CLIP tokens and the detection memory.
-    pub multihead_attn: TorchMultiheadAttention,
-    /// FFN expansion.
-    pub linear1: Linear,
-    /// FFN projection.
-    pub linear2: Linear,
-    /// Norm after self-attention.
-    pub norm1: LayerNorm,
-    /// Norm after each cross-attention branch (shared).
-    pub norm2: LayerNorm,
-    /// Norm after the FFN.
-    pub norm3: LayerNorm,
+    /// The parameters.
+    pub layer: DecoderLayer,
 }
 
 impl FusionLayer {
@@ -108,24 +97,10 @@ impl FusionLayer {
         prefix: &str,
         config: &InteractionDecoderConfig,
     ) -> Res<Self> {
-        let (c, f, h) = (config.clip_dim, config.dim_feedforward, config.n_heads);
-        let layer = Self {
-            self_attn: TorchMultiheadAttention::load(loader, &format!("{prefix}.self_attn"), c, h)?,
-            multihead_attn: TorchMultiheadAttention::load(
-                loader,
-                &format!("{prefix}.multihead_attn"),
-                c,
-                h,
-            )?,
-            linear1: loader.linear(&format!("{prefix}.linear1"), c, f, true)?,
-            linear2: loader.linear(&format!("{prefix}.linear2"), f, c, true)?,
-            norm1: loader.layer_norm(&format!("{prefix}.norm1"), c, EPS)?,
-            norm2: loader.layer_norm(&format!("{prefix}.norm2"), c, EPS)?,
-            norm3: loader.layer_norm(&format!("{prefix}.norm3"), c, EPS)?,
-        };
+        let layer = DecoderLayer::load(loader, prefix, &config.layer_config())?;
         loader.mark_used(&format!("{prefix}.norm4.weight"));
         loader.mark_used(&format!("{prefix}.norm4.bias"));
-        Ok(layer)
+        Ok(Self { layer })
     }
 
     /// - `tgt`: `[batch, pairs, clip_dim]`
@@ -138,23 +113,22 @@ impl FusionLayer {
         clip_tokens: Tensor<3>,
         memory_proj: Tensor<3>,
     ) -> Tensor<3> {
+        let l = &self.layer;
         let none = AttentionMasks::default();
-        let tgt = self
+        let tgt = l
             .norm1
-            .forward(tgt.clone() + self.self_attn.forward_self(tgt, &none));
+            .forward(tgt.clone() + l.self_attn.forward_self(tgt, &none));
         let from_clip =
-            self.multihead_attn
+            l.multihead_attn
                 .forward(tgt.clone(), clip_tokens.clone(), clip_tokens, &none);
-        let from_clip = self.norm2.forward(tgt.clone() + from_clip);
+        let from_clip = l.norm2.forward(tgt.clone() + from_clip);
         let from_detection =
-            self.multihead_attn
+            l.multihead_attn
                 .forward(tgt.clone(), memory_proj.clone(), memory_proj, &none);
-        let from_detection = self.norm2.forward(tgt + from_detection);
+        let from_detection = l.norm2.forward(tgt + from_detection);
         let tgt = from_clip + from_detection;
-        let ffn = self
-            .linear2
-            .forward(relu(self.linear1.forward(tgt.clone())));
-        self.norm3.forward(tgt + ffn)
+        let ffn = l.linear2.forward(relu(l.linear1.forward(tgt.clone())));
+        l.norm3.forward(tgt + ffn)
     }
 }
 

@@ -15,6 +15,7 @@ use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, Linear};
 use burn::tensor::Tensor;
 
+use crate::clip::l2_normalize;
 use crate::detection::box_head::Mlp;
 use crate::error::HoiclipError;
 use crate::weights::WeightLoader;
@@ -67,36 +68,6 @@ pub struct HoiHeads {
     pub verb_weight: f64,
 }
 
-fn scalar(loader: &mut WeightLoader<'_>, name: &str) -> Res<Param<Tensor<1>>> {
-    let shape = loader
-        .map()
-        .shape(name)
-        .map(<[usize]>::to_vec)
-        .ok_or_else(|| HoiclipError::MissingTensor {
-            name: name.into(),
-            expected: vec![],
-            source_name: loader.map().source_name().into(),
-        })?;
-    if shape.iter().product::<usize>() != 1 {
-        return Err(HoiclipError::ShapeMismatch {
-            name: name.into(),
-            expected: vec![],
-            found: shape,
-            source_name: loader.map().source_name().into(),
-        });
-    }
-    let values = loader.values(name, &shape)?;
-    Ok(Param::from_tensor(Tensor::from_data(
-        burn::tensor::TensorData::new(values, [1]),
-        loader.device(),
-    )))
-}
-
-fn l2_normalize<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let norm = x.clone().square().sum_dim(D - 1).sqrt();
-    x / norm
-}
-
 impl HoiHeads {
     /// Load from the authors' top-level names. Classifier biases are optional (absent when
     /// the checkpoint was trained with `fix_clip_label`).
@@ -129,7 +100,7 @@ impl HoiHeads {
             verb_projection: loader.linear("verb_projection", e, config.verbs, false)?,
             verb2hoi: loader.param("verb2hoi_proj", [config.verbs, config.hoi_classes])?,
             verb2hoi_eval,
-            logit_scale: scalar(loader, "logit_scale")?,
+            logit_scale: loader.scalar("logit_scale")?,
             obj_class_fc: loader.linear("obj_class_fc.0", config.hidden_dim, e, true)?,
             obj_class_ln: loader.layer_norm("obj_class_fc.1", e, 1e-5)?,
             obj_visual_projection: loader.linear(
@@ -138,7 +109,7 @@ impl HoiHeads {
                 config.object_classes,
                 obj_bias,
             )?,
-            obj_logit_scale: scalar(loader, "obj_logit_scale")?,
+            obj_logit_scale: loader.scalar("obj_logit_scale")?,
             verb_weight,
         })
     }

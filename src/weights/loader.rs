@@ -85,6 +85,31 @@ impl<'a> WeightLoader<'a> {
         Ok(Param::from_tensor(self.tensor(name, shape)?))
     }
 
+    /// A scalar stored as a 0-d (or one-element) tensor, such as a logit scale, as a `[1]`
+    /// parameter.
+    pub fn scalar(&mut self, name: &str) -> Result<Param<Tensor<1>>> {
+        let shape = self.map.shape(name).map(<[usize]>::to_vec).ok_or_else(|| {
+            HoiclipError::MissingTensor {
+                name: name.to_string(),
+                expected: vec![],
+                source_name: self.map.source_name().to_string(),
+            }
+        })?;
+        if shape.iter().product::<usize>() != 1 {
+            return Err(HoiclipError::ShapeMismatch {
+                name: name.to_string(),
+                expected: vec![],
+                found: shape,
+                source_name: self.map.source_name().to_string(),
+            });
+        }
+        let values = self.values(name, &shape)?;
+        Ok(Param::from_tensor(Tensor::from_data(
+            TensorData::new(values, [1]),
+            &self.device,
+        )))
+    }
+
     /// A `torch.nn.Linear` stored as `{prefix}.weight` `[d_out, d_in]` and, when `bias`,
     /// `{prefix}.bias` `[d_out]`, as a Burn [`Linear`] (weight transposed to `[d_in, d_out]`).
     pub fn linear(
