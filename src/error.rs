@@ -79,6 +79,18 @@ pub enum HoiclipError {
         source_name: String,
     },
 
+    /// A checkpoint holds a different model than the one asked for (for example a plain DETR
+    /// or a GEN-VLKT checkpoint given as a HOICLIP checkpoint).
+    #[error("{path} is not a {expected} checkpoint: it holds {found}")]
+    WrongCheckpoint {
+        /// The file at fault.
+        path: PathBuf,
+        /// The model that was asked for.
+        expected: String,
+        /// What the file holds, as far as it can be told, with the evidence.
+        found: String,
+    },
+
     /// The weights describe a model this crate cannot build, or a configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -4,13 +4,17 @@
 pub mod backend;
 pub mod clip;
 pub mod detection;
+pub mod detector;
 pub mod error;
+pub mod eval;
 pub mod imaging;
 pub mod interaction;
 pub mod labels;
+pub mod model;
 pub mod nn;
 pub mod postprocess;
 pub mod weights;
 
 pub use backend::BackendChoice;
+pub use detector::{DetectOptions, Enhancement, HoiDetection, HoiDetector, Hoiclip};
 pub use error::{HoiclipError, Result};

@@ -15,6 +15,8 @@ fn config() -> HeadsConfig {
         verbs: 4,
         object_classes: 7,
         eval_hoi_classes: Some(12),
+        visual_bias: true,
+        object_bias: true,
     }
 }
 

@@ -12,7 +12,7 @@
 //! tensors (Pillow always widens the filter when downscaling). The result is byte-identical
 //! to Pillow; see `docs/preprocessing.md`.
 
-use image::DynamicImage;
+use image::{DynamicImage, RgbImage};
 
 use super::pil_image::{PilImage, to_tensor_normalized};
 use super::pil_resample::Filter;
@@ -77,18 +77,15 @@ pub fn detr_target_size(
     }
 }
 
-/// The detection branch's input: the image converted to RGB, resized (Pillow bilinear) to
-/// [`detr_target_size`], `ToTensor`, ImageNet `Normalize`. Returns the CHW values in
-/// row-major order and their shape `[3, height, width]`.
+/// The reference's test-time resize (`T.RandomResize([800], max_size=1333)` on the RGB PIL
+/// image): the image converted to RGB and resized with Pillow's bilinear filter to
+/// [`detr_target_size`]. HOICLIP feeds this image both to the detection branch (after
+/// [`to_tensor_normalized`]) and to CLIP's preprocessing.
 ///
 /// # Errors
 ///
 /// [`HoiclipError::Image`] if the image has a zero side or the target size has a zero side.
-pub fn preprocess_detr(
-    image: &DynamicImage,
-    shorter: u32,
-    max_size: Option<u32>,
-) -> Result<(Vec<f32>, [usize; 3])> {
+pub fn resize_detr(image: &DynamicImage, shorter: u32, max_size: Option<u32>) -> Result<RgbImage> {
     let err = |reason: String| HoiclipError::Image {
         what: "input".to_string(),
         reason,
@@ -106,10 +103,26 @@ pub fn preprocess_detr(
         )));
     }
     let rgb = PilImage::Rgb(PilImage::from_dynamic(image).into_rgb());
-    let resized = rgb
+    Ok(rgb
         .resize(ow, oh, Filter::Bilinear)
         .map_err(|e| err(e.to_string()))?
-        .into_rgb();
+        .into_rgb())
+}
+
+/// The detection branch's input: [`resize_detr`], then `ToTensor` and ImageNet
+/// `Normalize`. Returns the CHW values in row-major order and their shape
+/// `[3, height, width]`.
+///
+/// # Errors
+///
+/// As [`resize_detr`].
+pub fn preprocess_detr(
+    image: &DynamicImage,
+    shorter: u32,
+    max_size: Option<u32>,
+) -> Result<(Vec<f32>, [usize; 3])> {
+    let resized = resize_detr(image, shorter, max_size)?;
+    let (ow, oh) = resized.dimensions();
     let data = to_tensor_normalized(&resized, IMAGENET_MEAN, IMAGENET_STD);
     Ok((data, [3, oh as usize, ow as usize]))
 }

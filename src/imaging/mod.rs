@@ -7,9 +7,14 @@
 //! * [`detr_transform`]: the detection branch's test-time transform (DETR `RandomResize([800],
 //!   max_size=1333)`, bilinear, ImageNet normalisation).
 //!
+//! * [`open_image`]: decoding a file, with errors naming it.
+//!
 //! CLIP's transform is [`crate::clip::preprocess`]. Exactness is documented in
 //! `docs/preprocessing.md`.
 
 pub mod detr_transform;
+mod open;
 pub mod pil_image;
 pub mod pil_resample;
+
+pub use open::open_image;

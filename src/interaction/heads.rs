@@ -12,8 +12,8 @@
 //!   projection of the same name).
 
 use burn::module::{Module, Param};
-use burn::nn::{LayerNorm, Linear};
-use burn::tensor::Tensor;
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::{Device, Tensor};
 
 use crate::clip::l2_normalize;
 use crate::detection::box_head::Mlp;
@@ -23,7 +23,7 @@ use crate::weights::WeightLoader;
 type Res<T> = std::result::Result<T, HoiclipError>;
 
 /// Shapes of the heads.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HeadsConfig {
     /// CLIP embedding width (`clip_embed_dim`, 512 for ViT-B).
     pub clip_embed_dim: usize,
@@ -37,6 +37,49 @@ pub struct HeadsConfig {
     pub object_classes: usize,
     /// HOI classes scored at evaluation for a zero-shot checkpoint (600), if any.
     pub eval_hoi_classes: Option<usize>,
+    /// Whether `visual_projection` has a bias (absent with `fix_clip_label`).
+    #[serde(default = "yes")]
+    pub visual_bias: bool,
+    /// Whether `obj_visual_projection` has a bias (absent with `fix_clip_label`).
+    #[serde(default = "yes")]
+    pub object_bias: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl HeadsConfig {
+    /// Heads with zero-initialised parameters of the right shapes (to be overwritten by a
+    /// native-format load).
+    pub fn init(&self, verb_weight: f64, device: &Device) -> HoiHeads {
+        let e = self.clip_embed_dim;
+        let zeros1 = || Param::from_tensor(Tensor::zeros([1], device));
+        HoiHeads {
+            visual_projection: LinearConfig::new(e, self.hoi_classes)
+                .with_bias(self.visual_bias)
+                .init(device),
+            eval_visual_projection: self
+                .eval_hoi_classes
+                .map(|n| LinearConfig::new(e, n).with_bias(false).init(device)),
+            inter2verb: Mlp::init(e, e / 2, e, 3, device),
+            verb_projection: LinearConfig::new(e, self.verbs)
+                .with_bias(false)
+                .init(device),
+            verb2hoi: Param::from_tensor(Tensor::zeros([self.verbs, self.hoi_classes], device)),
+            verb2hoi_eval: self
+                .eval_hoi_classes
+                .map(|n| Param::from_tensor(Tensor::zeros([self.verbs, n], device))),
+            logit_scale: zeros1(),
+            obj_class_fc: LinearConfig::new(self.hidden_dim, e).init(device),
+            obj_class_ln: LayerNormConfig::new(e).init(device),
+            obj_visual_projection: LinearConfig::new(e, self.object_classes)
+                .with_bias(self.object_bias)
+                .init(device),
+            obj_logit_scale: zeros1(),
+            verb_weight,
+        }
+    }
 }
 
 /// The HOI and object classifiers and the verb adapter.

@@ -18,7 +18,7 @@ pub struct Triplet {
 }
 
 /// Parameters of the pair-wise NMS; [`Default`] gives the reference's values.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TripletNmsParams {
     /// `thres_nms`: a detection is dropped when its overlap with a kept one is above this
     /// (kept when `overlap <= thres_nms`). Default 0.7.

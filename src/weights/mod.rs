@@ -10,8 +10,10 @@
 mod loader;
 mod map;
 pub mod native;
+mod pickle_args;
 
 pub use loader::WeightLoader;
 pub use map::{WeightDtype, WeightFormat, WeightMap};
+pub use pickle_args::{ArgValue, read_checkpoint_entries};
 
 pub(crate) use loader::{linear_from_values, transpose_rows};

@@ -1,0 +1,31 @@
+//! Opening image files with errors that name the file.
+
+use std::path::Path;
+
+use image::DynamicImage;
+
+use crate::error::{HoiclipError, Result};
+
+/// Decode an image file (format from its content; PNG, JPEG, WebP, BMP, TIFF, GIF).
+///
+/// # Errors
+///
+/// [`HoiclipError::Io`] if the file cannot be read; [`HoiclipError::Image`] naming the path
+/// if it is not a decodable image.
+pub fn open_image(path: impl AsRef<Path>) -> Result<DynamicImage> {
+    let path = path.as_ref();
+    let reader = image::ImageReader::open(path).map_err(|source| HoiclipError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let reader = reader
+        .with_guessed_format()
+        .map_err(|source| HoiclipError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    reader.decode().map_err(|e| HoiclipError::Image {
+        what: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}

@@ -1,0 +1,19 @@
+//! The assembled HOICLIP model and what it needs around it:
+//!
+//! - [`config`]: [`HoiclipConfig`] (presets, reading the authors' `args` and shapes);
+//! - [`checkpoint`]: opening released checkpoints, refusing other models, known-unused tensors;
+//! - [`input`]: images → [`HoiclipInput`] (the reference's test transforms, padding);
+//! - [`vocabulary`]: verb/object names and HOI classes with their prompts;
+//! - [`hoiclip`]: [`HoiclipModel`] and its raw outputs [`HoiclipOutput`].
+
+pub mod checkpoint;
+pub mod config;
+pub mod hoiclip;
+pub mod input;
+pub mod vocabulary;
+
+pub use checkpoint::Checkpoint;
+pub use config::{HoiDataset, HoiclipConfig, ZeroShotType};
+pub use hoiclip::{HoiclipModel, HoiclipOutput};
+pub use input::{HoiclipInput, ResizeConfig};
+pub use vocabulary::{HoiClassEntry, HoiVocabulary};

@@ -1,0 +1,112 @@
+//! The label side of a detector: verb and object names and the HOI classes (verb, object,
+//! CLIP prompt) that the classifiers score.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{HoiclipError, Result};
+use crate::labels::hico::{HICO_HOIS, HICO_OBJECTS, HICO_VERBS};
+use crate::labels::vcoco::{VCOCO_HOIS, VCOCO_NO_OBJECT, VCOCO_VERBS};
+
+use super::config::HoiDataset;
+
+/// One HOI class.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoiClassEntry {
+    /// Index into [`HoiVocabulary::verbs`].
+    pub verb: usize,
+    /// Index into [`HoiVocabulary::objects`].
+    pub object: usize,
+    /// The CLIP prompt whose text embedding is this class's classifier row.
+    pub prompt: String,
+}
+
+/// Verb names, object names and HOI classes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoiVocabulary {
+    /// Verb names (`ride`, ...).
+    pub verbs: Vec<String>,
+    /// Object names; the object classifier's column `i` scores `objects[i]` (the last
+    /// column of the classifier is "no object").
+    pub objects: Vec<String>,
+    /// The HOI classes, in classifier order.
+    pub classes: Vec<HoiClassEntry>,
+}
+
+impl HoiVocabulary {
+    /// HICO-DET: 117 verbs, 80 objects (underscored COCO names), the 600 classes with the
+    /// authors' prompts.
+    pub fn hico() -> Self {
+        Self {
+            verbs: HICO_VERBS.iter().map(|s| s.to_string()).collect(),
+            objects: HICO_OBJECTS.iter().map(|s| s.to_string()).collect(),
+            classes: HICO_HOIS
+                .iter()
+                .map(|h| HoiClassEntry {
+                    verb: usize::from(h.verb),
+                    object: usize::from(h.object),
+                    prompt: h.prompt.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    /// V-COCO: 29 verbs, the 80 objects plus `none` (index 80, verbs without an object),
+    /// the authors' 263 classes.
+    pub fn vcoco() -> Self {
+        let mut objects: Vec<String> = HICO_OBJECTS.iter().map(|s| s.to_string()).collect();
+        debug_assert_eq!(objects.len(), usize::from(VCOCO_NO_OBJECT));
+        objects.push("none".into());
+        Self {
+            verbs: VCOCO_VERBS.iter().map(|s| s.to_string()).collect(),
+            objects,
+            classes: VCOCO_HOIS
+                .iter()
+                .map(|h| HoiClassEntry {
+                    verb: usize::from(h.verb),
+                    object: usize::from(h.object),
+                    prompt: h.prompt.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The built-in vocabulary of a dataset.
+    pub fn for_dataset(dataset: HoiDataset) -> Self {
+        match dataset {
+            HoiDataset::HicoDet => Self::hico(),
+            HoiDataset::Vcoco => Self::vcoco(),
+        }
+    }
+
+    /// The prompts in class order.
+    pub fn prompts(&self) -> Vec<&str> {
+        self.classes.iter().map(|c| c.prompt.as_str()).collect()
+    }
+
+    /// Each class's object index (`hoi_obj_list`).
+    pub fn class_objects(&self) -> Vec<usize> {
+        self.classes.iter().map(|c| c.object).collect()
+    }
+
+    /// Check every class's verb and object index.
+    ///
+    /// # Errors
+    ///
+    /// [`HoiclipError::Config`] naming the first class whose verb or object is out of range.
+    pub fn validate(&self) -> Result<()> {
+        for (i, c) in self.classes.iter().enumerate() {
+            if c.verb >= self.verbs.len() || c.object >= self.objects.len() {
+                return Err(HoiclipError::Config(format!(
+                    "HOI class {i} ({:?}) has verb {} / object {} but the vocabulary has {} \
+                     verbs and {} objects",
+                    c.prompt,
+                    c.verb,
+                    c.object,
+                    self.verbs.len(),
+                    self.objects.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
