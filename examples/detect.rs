@@ -22,7 +22,7 @@ use imageproc::rect::Rect;
 use serde::Serialize;
 
 const CHECKPOINT_HELP: &str = "no checkpoint given. Download the authors' HICO-DET model \
-(`HOICLIP` row, `model` link) from https://github.com/Artanic30/HOICLIP#model-zoo and pass \
+(section "Regular HOI Detection Results", `model` link) from https://github.com/Artanic30/HOICLIP#regular-hoi-detection-results and pass \
 it with --checkpoint (the .pth as downloaded), or a native file with --native. \
 --random-demo runs the pipeline with random weights to show it working and its timing.";
 
@@ -30,8 +30,7 @@ it with --checkpoint (the .pth as downloaded), or a native file with --native. \
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Images to run on.
-    #[arg(required = true)]
+    /// Images to run on (with --random-demo and no image, a synthetic 640x480 image).
     images: Vec<PathBuf>,
     /// The authors' checkpoint (.pth as released, or .safetensors of its state dict).
     #[arg(long, conflicts_with_all = ["native", "random_demo"])]
@@ -98,6 +97,14 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> hoiclip::Result<()> {
+    if args.checkpoint.is_none() && args.native.is_none() && !args.random_demo {
+        return Err(hoiclip::HoiclipError::Config(CHECKPOINT_HELP.into()));
+    }
+    if args.images.is_empty() && !args.random_demo {
+        return Err(hoiclip::HoiclipError::Config(
+            "no image given: pass one or more image paths".into(),
+        ));
+    }
     let backend = match &args.device {
         Some(name) => name.parse::<BackendChoice>()?,
         None => BackendChoice::from_env_or_default()?,
@@ -142,9 +149,19 @@ fn run(args: Args) -> hoiclip::Result<()> {
         ..DetectOptions::default()
     };
 
-    let mut outputs = Vec::with_capacity(args.images.len());
-    for (index, path) in args.images.iter().enumerate() {
-        let image = hoiclip::imaging::open_image(path)?;
+    let synthetic = args.images.is_empty();
+    let paths = if synthetic {
+        vec![PathBuf::from("synthetic-640x480")]
+    } else {
+        args.images.clone()
+    };
+    let mut outputs = Vec::with_capacity(paths.len());
+    for (index, path) in paths.iter().enumerate() {
+        let image = if synthetic {
+            synthetic_image()
+        } else {
+            hoiclip::imaging::open_image(path)?
+        };
         let start = Instant::now();
         let mut detections = detector.detect(&image)?;
         let seconds = start.elapsed().as_secs_f64();
@@ -160,7 +177,7 @@ fn run(args: Args) -> hoiclip::Result<()> {
             eprintln!("  {:.3}  person {} {}", d.score, d.verb_name, d.object_name);
         }
         if let Some(draw) = &args.draw {
-            let target = if args.images.len() == 1 {
+            let target = if paths.len() == 1 {
                 draw.clone()
             } else {
                 indexed_path(draw, index)
@@ -203,6 +220,20 @@ fn run(args: Args) -> hoiclip::Result<()> {
         None => println!("{json}"),
     }
     Ok(())
+}
+
+/// A 640x480 test card (colour gradients and blocks) for the random-weight demo.
+fn synthetic_image() -> DynamicImage {
+    DynamicImage::ImageRgb8(RgbImage::from_fn(640, 480, |x, y| {
+        let block = ((x / 80) + (y / 80)) % 2 == 0;
+        let r = (x * 255 / 639) as u8;
+        let g = (y * 255 / 479) as u8;
+        Rgb(if block {
+            [r, g, 128]
+        } else {
+            [255 - r, 128, g]
+        })
+    }))
 }
 
 fn indexed_path(path: &Path, index: usize) -> PathBuf {

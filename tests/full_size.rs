@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! python3 tests/fixtures/gen_clip_fixtures.py --full-size /var/tmp/hoiclip-full
+//! python3 tests/fixtures/gen_detection_fixtures.py --full-size /var/tmp/hoiclip-full
+//! python3 tests/fixtures/gen_hoiclip_fixtures.py --full-size /var/tmp/hoiclip-full
 //! HOICLIP_FULL_SIZE_DIR=/var/tmp/hoiclip-full \
 //!     cargo test --release --all-features --test full_size -- --ignored --nocapture
 //! ```
@@ -214,5 +216,130 @@ fn detection_branch_matches_pytorch_at_full_size() {
                 median(total)
             );
         }
+    }
+}
+
+#[test]
+#[ignore = "needs the full-size files from gen_hoiclip_fixtures.py --full-size (see the file's docs)"]
+fn hoiclip_matches_pytorch_at_full_size() {
+    use hoiclip::model::{HoiclipConfig, HoiclipInput, HoiclipModel, ResizeConfig};
+    use hoiclip::{DetectOptions, Enhancement, HoiDetector, Hoiclip};
+    let dir = full_size_dir();
+    let io = Fixture::open_path(&dir.join("hoiclip_full_io.safetensors"));
+    let shape = io.shape("image_0");
+    let bytes: Vec<u8> = io
+        .i64_or_u8("image_0")
+        .into_iter()
+        .map(|v| v as u8)
+        .collect();
+    let image = image::DynamicImage::ImageRgb8(
+        image::RgbImage::from_raw(shape[1] as u32, shape[0] as u32, bytes).expect("HWC"),
+    );
+    for (backend, device) in backends() {
+        let start = Instant::now();
+        let model = HoiclipModel::from_checkpoint(dir.join("hoiclip_full.pth"), &device)
+            .expect("load the released-format checkpoint");
+        println!(
+            "[{backend}] load .pth (incl. 600 prompts through the text encoder): {:.2?}",
+            start.elapsed()
+        );
+        let mut expected = HoiclipConfig::hico_default();
+        expected.clip_model = model.config.clip_model.clone();
+        assert_eq!(model.config, expected);
+        let e_text = max_abs_diff(
+            &values(model.hoi_text_embeddings.val()),
+            &io.f32("hoi_text_embeddings"),
+        );
+
+        let input = HoiclipInput::from_images(&[&image], 224, ResizeConfig::default(), &device)
+            .expect("preprocess");
+        let e_detr = max_abs_diff(&values(input.batch.images.clone()), &io.f32("detr_images"));
+        let e_clip = max_abs_diff(&values(input.clip_images.clone()), &io.f32("clip_images"));
+        let out = model.forward(&input).expect("forward");
+        let errors = [
+            ("hoi_text_embeddings", e_text),
+            ("detr_images", e_detr),
+            ("clip_images", e_clip),
+            (
+                "pred_hoi_logits",
+                max_abs_diff(
+                    &values(out.hoi_logits.clone()),
+                    &io.f32("single_0_pred_hoi_logits"),
+                ),
+            ),
+            (
+                "pred_obj_logits",
+                max_abs_diff(
+                    &values(out.object_logits.clone()),
+                    &io.f32("single_0_pred_obj_logits"),
+                ),
+            ),
+            (
+                "pred_sub_boxes",
+                max_abs_diff(
+                    &values(out.human_boxes.clone()),
+                    &io.f32("single_0_pred_sub_boxes"),
+                ),
+            ),
+            (
+                "pred_obj_boxes",
+                max_abs_diff(
+                    &values(out.object_boxes.clone()),
+                    &io.f32("single_0_pred_obj_boxes"),
+                ),
+            ),
+            (
+                "clip_logits",
+                max_abs_diff(
+                    &values(out.clip_hoi_scores.clone()),
+                    &io.f32("single_0_clip_logits"),
+                ),
+            ),
+        ];
+        println!("[{backend}] max abs error, HOICLIP at 800x1066: {errors:?}");
+        for (name, err) in errors {
+            assert!(err < 1e-3, "{name}: {err}");
+        }
+
+        let mut detector = Hoiclip::new(model, &device);
+        for (variant, enhancement) in [("enh", Enhancement::TopK(10)), ("plain", Enhancement::Off)]
+        {
+            *detector.options_mut() = DetectOptions {
+                enhancement,
+                ..DetectOptions::default()
+            };
+            let found = detector.detect(&image).expect("detect");
+            let hoi = io.i64(&format!("single_0_{variant}_hoi"));
+            let score = io.f32(&format!("single_0_{variant}_score"));
+            assert_eq!(found.len(), hoi.len(), "{variant}: triplet count");
+            for (h, s) in hoi.iter().zip(&score) {
+                assert!(
+                    found
+                        .iter()
+                        .any(|d| d.hoi_id == *h as usize && (d.score - s).abs() < 1e-3),
+                    "{variant}: reference triplet (hoi {h}, score {s}) not found"
+                );
+            }
+        }
+
+        let mut times = Vec::new();
+        for run in 0..4 {
+            let start = Instant::now();
+            let found = detector.detect(&image).expect("detect");
+            if run > 0 {
+                times.push(start.elapsed().as_secs_f64());
+            }
+            assert!(!found.is_empty());
+        }
+        println!(
+            "[{backend}] detect() 640x480 → 800x1066, end to end: median {:.3} s of {times:?}",
+            median(times.clone())
+        );
+        let native = dir.join("hoiclip_full.bpk");
+        detector.save_native(&native).expect("save native");
+        let start = Instant::now();
+        let reloaded = Hoiclip::from_native(&native, &device).expect("load native");
+        println!("[{backend}] load native: {:.2?}", start.elapsed());
+        assert_eq!(reloaded.vocabulary(), detector.vocabulary());
     }
 }

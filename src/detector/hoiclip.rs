@@ -11,7 +11,7 @@ use super::options::{DetectOptions, Enhancement};
 use super::{HoiDetection, HoiDetector};
 use crate::detection::box_head::cxcywh_to_xyxy_pixels;
 use crate::error::{HoiclipError, Result};
-use crate::model::{HoiVocabulary, HoiclipInput, HoiclipModel, HoiclipOutput};
+use crate::model::{CustomHoiClass, HoiVocabulary, HoiclipInput, HoiclipModel, HoiclipOutput};
 use crate::postprocess::{Triplet, enhancement_scores, hoi_scores, top_k_hois, triplet_nms};
 
 /// A ready-to-use HOICLIP detector.
@@ -101,6 +101,16 @@ impl Hoiclip {
     /// The HOI classes, verbs and objects the detector reports.
     pub fn vocabulary(&self) -> &HoiVocabulary {
         &self.model.vocabulary
+    }
+
+    /// Replace the HOI classes with user prompts (open vocabulary; see
+    /// [`crate::model::open_vocabulary`] for how classifiers are built and the limits).
+    ///
+    /// # Errors
+    ///
+    /// As [`HoiclipModel::set_vocabulary`].
+    pub fn set_vocabulary(&mut self, classes: &[CustomHoiClass]) -> Result<()> {
+        self.model.set_vocabulary(classes)
     }
 
     /// The device the model runs on.

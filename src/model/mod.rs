@@ -4,16 +4,19 @@
 //! - [`checkpoint`]: opening released checkpoints, refusing other models, known-unused tensors;
 //! - [`input`]: images → [`HoiclipInput`] (the reference's test transforms, padding);
 //! - [`vocabulary`]: verb/object names and HOI classes with their prompts;
+//! - [`open_vocabulary`]: replacing the classes at run time with user prompts;
 //! - [`hoiclip`]: [`HoiclipModel`] and its raw outputs [`HoiclipOutput`].
 
 pub mod checkpoint;
 pub mod config;
 pub mod hoiclip;
 pub mod input;
+pub mod open_vocabulary;
 pub mod vocabulary;
 
 pub use checkpoint::Checkpoint;
 pub use config::{HoiDataset, HoiclipConfig, ZeroShotType};
 pub use hoiclip::{HoiclipModel, HoiclipOutput};
 pub use input::{HoiclipInput, ResizeConfig};
+pub use open_vocabulary::CustomHoiClass;
 pub use vocabulary::{HoiClassEntry, HoiVocabulary};

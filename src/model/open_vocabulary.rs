@@ -1,0 +1,273 @@
+//! Open vocabulary: replacing the HOI classes at run time with user prompts.
+//!
+//! HOICLIP's HOI classifier is initialised from CLIP text embeddings of the class prompts
+//! (`visual_projection.weight = normalize(encode_text(prompts))`), so a prompt's text
+//! embedding can stand in for a class the model was never trained on. For each requested
+//! class:
+//!
+//! - **HOI classifier row**: a class whose (verb, object) names match a class the model
+//!   already scores keeps its trained row and bias; any other class gets the L2-normalised
+//!   CLIP text embedding of its prompt and bias 0.
+//! - **Verb adapter**: its verb branch contributes only when the verb is one of the trained
+//!   verbs (`verb_projection` holds representations of those alone); a new verb adds nothing.
+//! - **Object classifier**: a trained object keeps its column; a new object gets the
+//!   normalised text embedding of `"a photo of a {object}"` (the authors' object prompt
+//!   form) and bias 0; the object `none` is the "no object" column.
+//! - **Training-free enhancement**: uses the new prompts' text embeddings.
+//!
+//! Limits: new classes are scored by the text embedding alone, without the fine-tuning and
+//! the verb knowledge trained classes have, so their scores are lower and less reliable; the
+//! detection branch proposes pairs as trained (a person and an object HICO-DET's detector
+//! learned to localise). Zero-shot checkpoints use their evaluation classifier as the source
+//! of trained rows.
+
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::tensor::{Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use super::hoiclip::HoiclipModel;
+use super::vocabulary::{HoiClassEntry, HoiVocabulary};
+use crate::error::{HoiclipError, Result};
+
+/// One requested HOI class.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomHoiClass {
+    /// Verb name, e.g. `ride` (matched against the trained verbs; spaces and underscores are
+    /// the same, case ignored).
+    pub verb: String,
+    /// Object name, e.g. `bicycle`; `none` for a verb without an object.
+    pub object: String,
+    /// The CLIP prompt, e.g. `a photo of a person riding a bicycle`.
+    pub prompt: String,
+}
+
+impl CustomHoiClass {
+    /// A class from its verb, object and prompt.
+    pub fn new(verb: &str, object: &str, prompt: &str) -> Self {
+        Self {
+            verb: verb.into(),
+            object: object.into(),
+            prompt: prompt.into(),
+        }
+    }
+}
+
+/// Names compare lowercase with spaces as underscores.
+fn key(name: &str) -> String {
+    name.trim().to_lowercase().replace(' ', "_")
+}
+
+fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| HoiclipError::Config(format!("reading classifier weights: {e:?}")))
+}
+
+/// A `[rows, cols]` row-major matrix's column `c`.
+fn column(values: &[f32], rows: usize, cols: usize, c: usize) -> Vec<f32> {
+    (0..rows).map(|r| values[r * cols + c]).collect()
+}
+
+/// Columns (each `rows` long) → a `[rows, cols.len()]` row-major matrix.
+fn from_columns(columns: &[Vec<f32>], rows: usize) -> Vec<f32> {
+    let mut out = vec![0.0; rows * columns.len()];
+    for (c, col) in columns.iter().enumerate() {
+        for (r, v) in col.iter().enumerate() {
+            out[r * columns.len() + c] = *v;
+        }
+    }
+    out
+}
+
+impl HoiclipModel {
+    /// Replace the scored HOI classes (see the [module docs](self) for how each classifier
+    /// is rebuilt and the limits). The detector then reports ids into the new vocabulary.
+    ///
+    /// # Errors
+    ///
+    /// [`HoiclipError::Config`] for an empty class list or an empty name or prompt;
+    /// tokenizer errors for prompts.
+    pub fn set_vocabulary(&mut self, classes: &[CustomHoiClass]) -> Result<()> {
+        if classes.is_empty() {
+            return Err(HoiclipError::Config("no HOI classes given".into()));
+        }
+        if let Some(c) = classes.iter().find(|c| {
+            c.verb.trim().is_empty() || c.object.trim().is_empty() || c.prompt.trim().is_empty()
+        }) {
+            return Err(HoiclipError::Config(format!(
+                "HOI class {c:?} has an empty verb, object or prompt"
+            )));
+        }
+        let device = self.hoi_text_embeddings.val().device();
+        let embed = self.config.heads.clip_embed_dim;
+        let trained_verbs = HoiVocabulary::for_dataset(self.config.dataset).verbs;
+        let current = self.vocabulary.clone();
+
+        // The classifier currently in use: weight [E, H], bias [H], verb map [V, H].
+        let eval = self.config.uses_eval_heads();
+        let (classifier, verb2hoi) = match (
+            eval,
+            &self.heads.eval_visual_projection,
+            &self.heads.verb2hoi_eval,
+        ) {
+            (true, Some(c), Some(v)) => (c, v.val()),
+            _ => (&self.heads.visual_projection, self.heads.verb2hoi.val()),
+        };
+        let h = current.classes.len();
+        let weight = host(classifier.weight.val())?;
+        let bias = match &classifier.bias {
+            Some(b) => host(b.val())?,
+            None => vec![0.0; h],
+        };
+        let verbs = trained_verbs.len();
+        let verb_map = host(verb2hoi)?;
+
+        let prompts: Vec<&str> = classes.iter().map(|c| c.prompt.as_str()).collect();
+        let text = host(self.encode_text(&prompts)?)?;
+
+        // Objects: the trained real objects, then new ones; "none" is the no-object column.
+        let no_object_name = "none";
+        let old_object_columns = self.config.heads.object_classes;
+        let trained_objects: Vec<String> = current
+            .objects
+            .iter()
+            .filter(|o| key(o) != no_object_name)
+            .cloned()
+            .collect();
+        let mut objects = trained_objects.clone();
+        for c in classes {
+            let k = key(&c.object);
+            if k != no_object_name && !objects.iter().any(|o| key(o) == k) {
+                objects.push(c.object.trim().to_string());
+            }
+        }
+        let new_objects: Vec<String> = objects[trained_objects.len()..].to_vec();
+        let uses_none = classes.iter().any(|c| key(&c.object) == no_object_name);
+        if uses_none {
+            objects.push(no_object_name.into());
+        }
+        let object_index = |name: &str| -> usize {
+            let k = key(name);
+            if k == no_object_name {
+                objects.len() - 1
+            } else {
+                objects.iter().position(|o| key(o) == k).unwrap_or(0)
+            }
+        };
+
+        // Verbs: the user's, in order of first appearance.
+        let mut verb_names: Vec<String> = Vec::new();
+        for c in classes {
+            if !verb_names.iter().any(|v| key(v) == key(&c.verb)) {
+                verb_names.push(c.verb.trim().to_string());
+            }
+        }
+
+        let mut hoi_columns = Vec::with_capacity(classes.len());
+        let mut hoi_bias = Vec::with_capacity(classes.len());
+        let mut verb_columns = Vec::with_capacity(classes.len());
+        let mut entries = Vec::with_capacity(classes.len());
+        for (j, c) in classes.iter().enumerate() {
+            let trained = current.classes.iter().position(|t| {
+                key(&current.verbs[t.verb]) == key(&c.verb)
+                    && key(&current.objects[t.object]) == key(&c.object)
+            });
+            match trained {
+                Some(t) => {
+                    hoi_columns.push(column(&weight, embed, h, t));
+                    hoi_bias.push(bias[t]);
+                    verb_columns.push(column(&verb_map, verbs, h, t));
+                }
+                None => {
+                    hoi_columns.push(text[j * embed..(j + 1) * embed].to_vec());
+                    hoi_bias.push(0.0);
+                    let mut v = vec![0.0; verbs];
+                    if let Some(i) = trained_verbs.iter().position(|t| key(t) == key(&c.verb)) {
+                        v[i] = 1.0;
+                    }
+                    verb_columns.push(v);
+                }
+            }
+            entries.push(HoiClassEntry {
+                verb: verb_names
+                    .iter()
+                    .position(|v| key(v) == key(&c.verb))
+                    .unwrap_or(0),
+                object: object_index(&c.object),
+                prompt: c.prompt.clone(),
+            });
+        }
+
+        // Object classifier: trained real-object columns, new objects, no-object last.
+        let obj_weight = host(self.heads.obj_visual_projection.weight.val())?;
+        let obj_bias = match &self.heads.obj_visual_projection.bias {
+            Some(b) => host(b.val())?,
+            None => vec![0.0; old_object_columns],
+        };
+        let object_prompts: Vec<String> = new_objects
+            .iter()
+            .map(|o| format!("a photo of a {}", o.replace('_', " ")))
+            .collect();
+        let object_prompts: Vec<&str> = object_prompts.iter().map(String::as_str).collect();
+        let object_text = if object_prompts.is_empty() {
+            Vec::new()
+        } else {
+            host(self.encode_text(&object_prompts)?)?
+        };
+        let mut obj_columns = Vec::new();
+        let mut obj_bias_new = Vec::new();
+        for t in 0..trained_objects.len() {
+            obj_columns.push(column(&obj_weight, embed, old_object_columns, t));
+            obj_bias_new.push(obj_bias[t]);
+        }
+        for n in 0..new_objects.len() {
+            obj_columns.push(object_text[n * embed..(n + 1) * embed].to_vec());
+            obj_bias_new.push(0.0);
+        }
+        obj_columns.push(column(
+            &obj_weight,
+            embed,
+            old_object_columns,
+            old_object_columns - 1,
+        ));
+        obj_bias_new.push(obj_bias[old_object_columns - 1]);
+
+        let n = classes.len();
+        let o = obj_columns.len();
+        let linear = |w: Vec<f32>, b: Vec<f32>, cols: usize| Linear {
+            weight: Param::from_tensor(Tensor::from_data(
+                TensorData::new(w, [embed, cols]),
+                &device,
+            )),
+            bias: Some(Param::from_tensor(Tensor::from_data(
+                TensorData::new(b, [cols]),
+                &device,
+            ))),
+        };
+        self.heads.visual_projection = linear(from_columns(&hoi_columns, embed), hoi_bias, n);
+        self.heads.verb2hoi = Param::from_tensor(Tensor::from_data(
+            TensorData::new(from_columns(&verb_columns, verbs), [verbs, n]),
+            &device,
+        ));
+        self.heads.eval_visual_projection = None;
+        self.heads.verb2hoi_eval = None;
+        self.heads.obj_visual_projection =
+            linear(from_columns(&obj_columns, embed), obj_bias_new, o);
+        self.config.heads.hoi_classes = n;
+        self.config.heads.eval_hoi_classes = None;
+        self.config.heads.visual_bias = true;
+        self.config.heads.object_classes = o;
+        self.config.heads.object_bias = true;
+        self.vocabulary = HoiVocabulary {
+            verbs: verb_names,
+            objects,
+            classes: entries,
+        };
+        self.hoi_text_embeddings = Param::from_tensor(Tensor::from_data(
+            TensorData::new(text, [n, embed]),
+            &device,
+        ));
+        Ok(())
+    }
+}

@@ -1,0 +1,208 @@
+//! Open vocabulary on the small fixture model (tests/fixtures/hoiclip_small.pth): classes the
+//! model knows keep their trained classifier rows exactly; new classes get their prompt's
+//! text embedding; new verbs contribute no verb-adapter score; new objects get a text-built
+//! object classifier column.
+
+mod common;
+
+use burn::tensor::Device;
+use common::{Fixture, backends, fixture, max_abs_diff, values};
+use hoiclip::clip::{ClipConfig, TextConfig, VisionConfig};
+use hoiclip::labels::hico::{HICO_HOIS, HICO_OBJECTS, HICO_VERBS};
+use hoiclip::model::{
+    Checkpoint, CustomHoiClass, HoiclipConfig, HoiclipInput, HoiclipModel, ResizeConfig,
+};
+use hoiclip::{HoiDetector, Hoiclip, HoiclipError};
+use image::{DynamicImage, RgbImage};
+
+fn model(device: &Device) -> HoiclipModel {
+    let checkpoint = Checkpoint::open(&fixture("hoiclip_small.pth")).expect("fixture opens");
+    let clip = ClipConfig {
+        vision: VisionConfig {
+            image_resolution: 32,
+            patch_size: 8,
+            width: 64,
+            layers: 2,
+            heads: 2,
+            output_dim: 32,
+        },
+        text: TextConfig {
+            context_length: 77,
+            vocab_size: 49408,
+            width: 16,
+            layers: 2,
+            heads: 2,
+            output_dim: 32,
+        },
+    };
+    let config = HoiclipConfig::from_weights_with_clip(
+        &checkpoint.weights,
+        checkpoint.args.as_ref(),
+        Some(clip),
+    )
+    .expect("config");
+    HoiclipModel::load(&checkpoint, config, device).expect("load")
+}
+
+fn images(io: &Fixture) -> Vec<DynamicImage> {
+    ["image_0", "image_1"]
+        .iter()
+        .map(|key| {
+            let shape = io.shape(key);
+            let bytes: Vec<u8> = io.i64_or_u8(key).into_iter().map(|v| v as u8).collect();
+            DynamicImage::ImageRgb8(
+                RgbImage::from_raw(shape[1] as u32, shape[0] as u32, bytes).expect("HWC"),
+            )
+        })
+        .collect()
+}
+
+fn hico_class(i: usize) -> CustomHoiClass {
+    let h = &HICO_HOIS[i];
+    CustomHoiClass::new(
+        HICO_VERBS[usize::from(h.verb)],
+        HICO_OBJECTS[usize::from(h.object)],
+        h.prompt,
+    )
+}
+
+const RESIZE: ResizeConfig = ResizeConfig {
+    shorter: 48,
+    max_size: Some(80),
+};
+
+/// Columns `cols` of a `[.., width]` row-major tensor's values.
+fn pick(v: &[f32], width: usize, cols: &[usize]) -> Vec<f32> {
+    v.chunks(width)
+        .flat_map(|row| cols.iter().map(move |&c| row[c]))
+        .collect()
+}
+
+#[test]
+fn known_classes_keep_their_trained_scores() {
+    let io = Fixture::open("hoiclip_small_io.safetensors");
+    let images = images(&io);
+    for (backend, device) in backends() {
+        let mut model = model(&device);
+        let input =
+            HoiclipInput::from_images(&[&images[0], &images[1]], 32, RESIZE, &device).expect("in");
+        let before = model.forward(&input).expect("forward");
+        let chosen = [5usize, 17, 300, 599];
+        let classes: Vec<CustomHoiClass> = chosen.iter().map(|&i| hico_class(i)).collect();
+        model.set_vocabulary(&classes).expect("vocabulary");
+        let after = model.forward(&input).expect("forward");
+        let err = max_abs_diff(
+            &values(after.hoi_logits),
+            &pick(&values(before.hoi_logits), 600, &chosen),
+        );
+        println!("{backend}: known-class HOI logits differ by {err:.2e}");
+        assert!(err <= 1e-5, "{backend}: {err}");
+        let err = max_abs_diff(&values(after.object_logits), &values(before.object_logits));
+        assert!(err <= 1e-5, "{backend}: object logits differ by {err}");
+        let err = max_abs_diff(
+            &values(after.clip_hoi_scores),
+            &pick(&values(before.clip_hoi_scores), 600, &chosen),
+        );
+        assert!(err <= 1e-5, "{backend}: image-level scores differ by {err}");
+        assert_eq!(model.vocabulary.classes.len(), 4);
+        assert_eq!(model.vocabulary.objects.len(), 80);
+    }
+}
+
+#[test]
+fn new_classes_are_built_from_text() {
+    let io = Fixture::open("hoiclip_small_io.safetensors");
+    let images = images(&io);
+    let (_, device) = backends().remove(0);
+    let mut model = model(&device);
+    let classes = vec![
+        hico_class(5),
+        CustomHoiClass::new(
+            "juggle",
+            "kettlebell",
+            "a photo of a person juggling a kettlebell",
+        ),
+        CustomHoiClass::new("ride", "unicorn", "a photo of a person riding a unicorn"),
+        CustomHoiClass::new("stand", "none", "a photo of a person standing"),
+    ];
+    model.set_vocabulary(&classes).expect("vocabulary");
+    let embed = model.config.heads.clip_embed_dim;
+    // HOI classifier: new classes are their normalised text embeddings, bias 0.
+    let text = values(
+        model
+            .encode_text(&[classes[1].prompt.as_str(), classes[2].prompt.as_str()])
+            .expect("text"),
+    );
+    let weight = values(model.heads.visual_projection.weight.val());
+    for (k, class) in [1usize, 2].iter().enumerate() {
+        let col: Vec<f32> = (0..embed).map(|r| weight[r * 4 + class]).collect();
+        let err = max_abs_diff(&col, &text[k * embed..(k + 1) * embed]);
+        assert!(
+            err <= 1e-6,
+            "class {class}: row differs from its text embedding by {err}"
+        );
+    }
+    let bias = values(
+        model
+            .heads
+            .visual_projection
+            .bias
+            .as_ref()
+            .expect("bias")
+            .val(),
+    );
+    assert_eq!(&bias[1..], &[0.0, 0.0, 0.0]);
+    // Verb adapter: "juggle" is not a trained verb, "ride" is.
+    let verb2hoi = values(model.heads.verb2hoi.val());
+    let column = |c: usize| -> Vec<f32> { (0..117).map(|v| verb2hoi[v * 4 + c]).collect() };
+    assert!(column(1).iter().all(|&v| v == 0.0));
+    let ride = HICO_VERBS.iter().position(|v| *v == "ride").expect("ride");
+    assert_eq!(column(2)[ride], 1.0);
+    assert_eq!(column(2).iter().sum::<f32>(), 1.0);
+    // Objects: 80 trained + kettlebell + unicorn + none (the no-object column).
+    let objects = &model.vocabulary.objects;
+    assert_eq!(objects.len(), 83);
+    assert_eq!(objects[80], "kettlebell");
+    assert_eq!(objects[81], "unicorn");
+    assert_eq!(objects[82], "none");
+    assert_eq!(model.heads.obj_visual_projection.weight.dims(), [embed, 83]);
+    assert_eq!(model.vocabulary.classes[3].object, 82);
+    let verbs = &model.vocabulary.verbs;
+    assert!(verbs.iter().any(|v| v == "juggle") && verbs.iter().any(|v| v == "stand"));
+    let unique: std::collections::HashSet<&String> = verbs.iter().collect();
+    assert_eq!(unique.len(), verbs.len(), "verbs listed once each");
+
+    // The detector reports the new names and survives a native round trip.
+    let mut detector = Hoiclip::new(model, &device);
+    detector.options_mut().resize = RESIZE;
+    let found = detector.detect(&images[0]).expect("detect");
+    assert!(!found.is_empty());
+    for d in &found {
+        assert!(d.hoi_id < 4);
+        assert_eq!(d.hoi_prompt, classes[d.hoi_id].prompt);
+        assert_eq!(d.verb_name, classes[d.hoi_id].verb);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("custom.bpk");
+    detector.save_native(&path).expect("save");
+    let mut reloaded = Hoiclip::from_native(&path, &device).expect("reload");
+    reloaded.options_mut().resize = RESIZE;
+    assert_eq!(reloaded.vocabulary(), detector.vocabulary());
+    assert_eq!(reloaded.detect(&images[0]).expect("detect"), found);
+}
+
+#[test]
+fn bad_class_lists_are_errors() {
+    let (_, device) = backends().remove(0);
+    let mut model = model(&device);
+    assert!(matches!(
+        model.set_vocabulary(&[]),
+        Err(HoiclipError::Config(_))
+    ));
+    assert!(matches!(
+        model.set_vocabulary(&[CustomHoiClass::new("ride", "horse", "  ")]),
+        Err(HoiclipError::Config(_))
+    ));
+    // The model is unchanged after a refused list.
+    assert_eq!(model.vocabulary.classes.len(), 600);
+}
