@@ -22,7 +22,7 @@ use imageproc::rect::Rect;
 use serde::Serialize;
 
 const CHECKPOINT_HELP: &str = "no checkpoint given. Download the authors' HICO-DET model \
-(section "Regular HOI Detection Results", `model` link) from https://github.com/Artanic30/HOICLIP#regular-hoi-detection-results and pass \
+(section 'Regular HOI Detection Results', `model` link) from https://github.com/Artanic30/HOICLIP#regular-hoi-detection-results and pass \
 it with --checkpoint (the .pth as downloaded), or a native file with --native. \
 --random-demo runs the pipeline with random weights to show it working and its timing.";
 

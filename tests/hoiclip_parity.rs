@@ -575,3 +575,139 @@ fn detect_from_several_threads_gives_the_same_results() {
         }
     });
 }
+
+/// A zero-shot checkpoint (`--del_unseen --zero_shot_type rare_first`): the training
+/// classifier has the 480 seen classes, and evaluation scores all 600 with
+/// `eval_visual_projection` (no bias) and `verb2hoi_proj_eval`. Built from the fixture by
+/// taking its 600-class classifier as the evaluation one: the zero-shot model's logits must
+/// then be the default model's minus `exp(logit_scale) · bias`.
+#[test]
+fn zero_shot_checkpoints_score_all_classes_with_the_evaluation_heads() {
+    use hoiclip::labels::hico::HICO_UNSEEN_RARE_FIRST;
+    use hoiclip::weights::{WeightFormat, WeightMap};
+    let io = Fixture::open("hoiclip_small_io.safetensors");
+    let (_, device) = backends().remove(0);
+    let checkpoint = Checkpoint::open(&fixture("hoiclip_small.pth")).expect("fixture opens");
+    let map = &checkpoint.weights;
+    let seen: Vec<usize> = (0..600)
+        .filter(|i| !HICO_UNSEEN_RARE_FIRST.contains(&(*i as u16)))
+        .collect();
+    let mut tensors = Vec::new();
+    for name in map.names() {
+        let values = map.read_f32(name).expect("read");
+        let shape = map.shape(name).expect("shape").to_vec();
+        match name {
+            "visual_projection.weight" => {
+                tensors.push((
+                    "eval_visual_projection.weight".into(),
+                    shape.clone(),
+                    values.clone(),
+                ));
+                let e = shape[1];
+                let rows: Vec<f32> = seen
+                    .iter()
+                    .flat_map(|&r| values[r * e..(r + 1) * e].to_vec())
+                    .collect();
+                tensors.push((name.to_string(), vec![seen.len(), e], rows));
+            }
+            "visual_projection.bias" => {
+                tensors.push((
+                    name.to_string(),
+                    vec![seen.len()],
+                    seen.iter().map(|&r| values[r]).collect(),
+                ));
+            }
+            "verb2hoi_proj" => {
+                let cols: Vec<f32> = values
+                    .chunks(600)
+                    .flat_map(|row| seen.iter().map(move |&c| row[c]).collect::<Vec<_>>())
+                    .collect();
+                tensors.push((name.to_string(), vec![117, seen.len()], cols));
+            }
+            _ => tensors.push((name.to_string(), shape, values)),
+        }
+    }
+    let zero_shot_map =
+        WeightMap::from_f32_tensors("zero-shot variant", WeightFormat::Safetensors, tensors)
+            .expect("map");
+    let mut args = checkpoint.args.clone().expect("args");
+    args.insert("zero_shot_type".into(), ArgValue::Str("rare_first".into()));
+    args.insert("del_unseen".into(), ArgValue::Bool(true));
+    let zero_shot = Checkpoint {
+        weights: zero_shot_map,
+        args: Some(args),
+    };
+    let config = small_config(&zero_shot);
+    assert_eq!(config.zero_shot_type, ZeroShotType::RareFirst);
+    assert_eq!(config.heads.hoi_classes, 480);
+    assert_eq!(config.heads.eval_hoi_classes, Some(600));
+    assert!(config.uses_eval_heads());
+    let model = HoiclipModel::load(&zero_shot, config, &device).expect("zero-shot model loads");
+    assert_eq!(model.vocabulary.classes.len(), 600);
+
+    let default = detector(&device, DetectOptions::default());
+    let input = fixture_batch(&io, None, &device);
+    let z = values(model.forward(&input).expect("forward").hoi_logits);
+    let d = values(default.model().forward(&input).expect("forward").hoi_logits);
+    let scale = map.read_f32("logit_scale").expect("scale")[0].exp();
+    let bias = map.read_f32("visual_projection.bias").expect("bias");
+    let expected: Vec<f32> = d
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v - scale * bias[i % 600])
+        .collect();
+    let err = max_abs_diff(&z, &expected);
+    println!("zero-shot evaluation heads: max abs error {err:.2e}");
+    assert!(err <= 1e-4, "{err}");
+}
+
+/// The real detector through the evaluation runner and the official evaluator: the ground
+/// truth is the detector's own best triplet on the image, so that class must score AP 1.
+#[test]
+fn the_detector_runs_through_the_evaluation_pipeline() {
+    use hoiclip::eval::ids::HICO_COCO_CATEGORY_IDS;
+    use hoiclip::eval::{DetectionRun, Evaluator, HicoAnnotations, OfficialMode, OfficialOptions};
+    let io = Fixture::open("hoiclip_small_io.safetensors");
+    let (_, device) = backends().remove(0);
+    let detector = detector(&device, DetectOptions::default());
+    let image = image(&io, "image_0");
+    let best = detector.detect(&image).expect("detect")[0].clone();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let name = "HICO_test2015_00000001.jpg";
+    image
+        .save_with_format(dir.path().join(name), image::ImageFormat::Png)
+        .expect("write image");
+    let class = &hoiclip::labels::hico::HICO_HOIS[best.hoi_id];
+    let bbox = |b: [f32; 4]| b.map(f64::from).to_vec();
+    let annotations = serde_json::json!([{
+        "file_name": name,
+        "annotations": [
+            {"bbox": bbox(best.subject_box), "category_id": 1},
+            {"bbox": bbox(best.object_box),
+             "category_id": HICO_COCO_CATEGORY_IDS[usize::from(class.object)]}
+        ],
+        "hoi_annotation": [{"subject_id": 0, "object_id": 1, "category_id": class.verb + 1}]
+    }]);
+    let annotations =
+        HicoAnnotations::from_json_str(&annotations.to_string(), "test_hico.json").expect("gt");
+    let outcome = DetectionRun::new(dir.path(), dir.path().join("predictions.jsonl"))
+        .run(&detector, &annotations.file_names(), |_| {})
+        .expect("run");
+    assert_eq!(outcome.processed, 1);
+    let report = Evaluator::official_with(
+        &annotations,
+        OfficialOptions {
+            mode: OfficialMode::Default,
+            detection_shift: 0.0,
+            ..OfficialOptions::default()
+        },
+    )
+    .evaluate(&outcome.predictions);
+    let result = &report.classes[best.hoi_id];
+    assert_eq!(result.num_gt, 1);
+    assert!(
+        (result.ap - 1.0).abs() < 1e-9,
+        "AP of the detector's own best class: {}",
+        result.ap
+    );
+}

@@ -217,9 +217,9 @@ impl HoiclipModel {
         };
         let mut obj_columns = Vec::new();
         let mut obj_bias_new = Vec::new();
-        for t in 0..trained_objects.len() {
+        for (t, &b) in obj_bias.iter().enumerate().take(trained_objects.len()) {
             obj_columns.push(column(&obj_weight, embed, old_object_columns, t));
-            obj_bias_new.push(obj_bias[t]);
+            obj_bias_new.push(b);
         }
         for n in 0..new_objects.len() {
             obj_columns.push(object_text[n * embed..(n + 1) * embed].to_vec());

@@ -1,0 +1,237 @@
+//! Running a detector over a HICO-DET image folder, resumably.
+//!
+//! Each image's predictions are appended to a JSON-lines file (one
+//! [`super::predictions::ImagePredictions`] per line) and flushed as soon as they exist. A
+//! run that is interrupted loses at most the image it was working on: the next run reads the
+//! file, drops a torn last line (one without its newline), and continues with the images
+//! that have no line yet. The result is the same as an uninterrupted run's.
+
+use std::collections::HashSet;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::ids::HoiTable;
+use super::predictions::{
+    CategoryMeaning, ImagePredictions, Predictions, jsonl_line, parse_image, write_err,
+};
+use crate::detector::HoiDetector;
+use crate::error::{HoiclipError, Result};
+
+/// Where a run stands, passed to the progress callback after every image.
+#[derive(Debug, Clone, Copy)]
+pub struct RunProgress<'a> {
+    /// Images done, resumed ones included.
+    pub done: usize,
+    /// Images in the run.
+    pub total: usize,
+    /// Images found already done in the output file when the run started.
+    pub resumed: usize,
+    /// The image just finished (empty for the first call, made right after resuming).
+    pub image: &'a str,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// All predictions in the output file (resumed and new), in file order.
+    pub predictions: Predictions,
+    /// Images found already done.
+    pub resumed: usize,
+    /// Images detected by this run.
+    pub processed: usize,
+    /// Whether a torn last line was dropped from the output file.
+    pub repaired: bool,
+}
+
+/// A resumable detection run: an image folder and a JSON-lines output file.
+#[derive(Debug, Clone)]
+pub struct DetectionRun {
+    image_dir: PathBuf,
+    output: PathBuf,
+    batch_size: usize,
+}
+
+impl DetectionRun {
+    /// Images are read from `image_dir/<file_name>`; predictions go to `output` (JSON lines).
+    pub fn new(image_dir: impl Into<PathBuf>, output: impl Into<PathBuf>) -> Self {
+        Self {
+            image_dir: image_dir.into(),
+            output: output.into(),
+            batch_size: 1,
+        }
+    }
+
+    /// Images per [`HoiDetector::detect_batch`] call (default 1; at least 1). Each batch is
+    /// written when it is done.
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// The output file.
+    pub fn output(&self) -> &Path {
+        &self.output
+    }
+
+    /// Reads what a previous run wrote: the predictions of its complete lines, and the byte
+    /// length those lines cover (a torn last line lies beyond it). A missing file is empty.
+    ///
+    /// # Errors
+    ///
+    /// [`HoiclipError::Io`] when the file exists but cannot be read; [`HoiclipError::Config`]
+    /// naming the line when a complete line is malformed or repeats an image.
+    pub fn read_existing(&self) -> Result<(Predictions, u64)> {
+        let bytes = match std::fs::read(&self.output) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Predictions::new(), 0));
+            }
+            Err(source) => {
+                return Err(HoiclipError::Io {
+                    path: self.output.clone(),
+                    source,
+                });
+            }
+        };
+        let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let table = HoiTable::new();
+        let mut preds = Predictions::new();
+        for (n, line) in bytes[..complete].split(|&b| b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| {
+                HoiclipError::Config(format!(
+                    "{}: line {}: not valid JSON: {e}",
+                    self.output.display(),
+                    n + 1
+                ))
+            })?;
+            let (img, _) = parse_image(&value, n, &self.output, CategoryMeaning::Hoi, &table)?;
+            preds.push(img).map_err(|e| {
+                HoiclipError::Config(format!("{}: line {}: {e}", self.output.display(), n + 1))
+            })?;
+        }
+        Ok((preds, complete as u64))
+    }
+
+    /// Runs `detector` on every image of `file_names` that the output file does not hold
+    /// yet, appending each result, then returns everything the file holds.
+    ///
+    /// `on_progress` is called once after resuming and after every image.
+    ///
+    /// # Errors
+    ///
+    /// As [`DetectionRun::read_existing`]; [`HoiclipError::Image`] for an image that cannot
+    /// be opened or decoded; the detector's error; [`HoiclipError::Write`] when the output
+    /// cannot be written. Everything finished before the error stays in the file.
+    pub fn run<D, F>(
+        &self,
+        detector: &D,
+        file_names: &[String],
+        mut on_progress: F,
+    ) -> Result<RunOutcome>
+    where
+        D: HoiDetector + ?Sized,
+        F: FnMut(&RunProgress<'_>),
+    {
+        let (mut predictions, valid_len) = self.read_existing()?;
+        let on_disk = std::fs::metadata(&self.output)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let repaired = on_disk > valid_len;
+        if repaired {
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&self.output)
+                .map_err(|e| write_err(&self.output, e))?;
+            f.set_len(valid_len)
+                .map_err(|e| write_err(&self.output, e))?;
+        }
+        let wanted: HashSet<&str> = file_names.iter().map(String::as_str).collect();
+        let resumed = predictions
+            .images()
+            .iter()
+            .filter(|p| wanted.contains(p.filename.as_str()))
+            .count();
+        let todo: Vec<&String> = file_names
+            .iter()
+            .filter(|f| predictions.get(f).is_none())
+            .collect();
+        let total = resumed + todo.len();
+        let mut done = resumed;
+        on_progress(&RunProgress {
+            done,
+            total,
+            resumed,
+            image: "",
+        });
+        if let Some(parent) = self.output.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| write_err(&self.output, e))?;
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.output)
+            .map_err(|e| write_err(&self.output, e))?;
+        let mut processed = 0;
+        for chunk in todo.chunks(self.batch_size) {
+            let images = chunk
+                .iter()
+                .map(|name| {
+                    let path = self.image_dir.join(name.as_str());
+                    load_image(&path)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let results = detector.detect_batch(&images)?;
+            if results.len() != chunk.len() {
+                return Err(HoiclipError::Config(format!(
+                    "the detector returned {} results for a batch of {} images",
+                    results.len(),
+                    chunk.len()
+                )));
+            }
+            for (name, dets) in chunk.iter().zip(results) {
+                let img = ImagePredictions::from_detections(name.as_str(), &dets);
+                let mut line = jsonl_line(&img)?;
+                line.push('\n');
+                file.write_all(line.as_bytes())
+                    .and_then(|()| file.flush())
+                    .map_err(|e| write_err(&self.output, e))?;
+                predictions.push(img)?;
+                processed += 1;
+                done += 1;
+                on_progress(&RunProgress {
+                    done,
+                    total,
+                    resumed,
+                    image: name,
+                });
+            }
+        }
+        Ok(RunOutcome {
+            predictions,
+            resumed,
+            processed,
+            repaired,
+        })
+    }
+}
+
+/// Opens an image, trusting its content over its extension.
+fn load_image(path: &Path) -> Result<image::DynamicImage> {
+    let what = || path.display().to_string();
+    let reader = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| HoiclipError::Image {
+            what: what(),
+            reason: e.to_string(),
+        })?;
+    reader.decode().map_err(|e| HoiclipError::Image {
+        what: what(),
+        reason: e.to_string(),
+    })
+}
