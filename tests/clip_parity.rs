@@ -7,28 +7,10 @@ mod common;
 use burn::tensor::Device;
 use common::{Fixture, assert_close, backends, fixture, tolerance, values};
 use hoiclip::HoiclipError;
-use hoiclip::clip::{Clip, ClipConfig, TextConfig, VisionConfig};
+use hoiclip::clip::{Clip, ClipConfig};
 
-/// The fixture models' shape (text width 48 is not a multiple of 64, so it is given).
 fn small_config() -> ClipConfig {
-    ClipConfig {
-        vision: VisionConfig {
-            image_resolution: 32,
-            patch_size: 8,
-            width: 64,
-            layers: 2,
-            heads: 2,
-            output_dim: 32,
-        },
-        text: TextConfig {
-            context_length: 77,
-            vocab_size: 500,
-            width: 48,
-            layers: 2,
-            heads: 4,
-            output_dim: 32,
-        },
-    }
+    common::clip_small_config()
 }
 
 fn token_rows(io: &Fixture) -> Vec<Vec<u32>> {

@@ -5,9 +5,11 @@
 mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{Fixture, assert_close, backends, fixture, max_abs_diff, tolerance, values};
+use common::{
+    Fixture, assert_close, backends, fixture, max_abs_diff, tolerance, unpad_fixture_images, values,
+};
 use hoiclip::HoiclipError;
-use hoiclip::detection::batch::{PaddedBatch, PreparedImage, pad_batch};
+use hoiclip::detection::batch::{PaddedBatch, pad_batch};
 use hoiclip::detection::box_head::cxcywh_to_xyxy_pixels;
 use hoiclip::detection::{DetectionBranch, DetectionConfig};
 use hoiclip::nn::AttentionMasks;
@@ -18,28 +20,16 @@ const HEADS: usize = 4;
 /// them again with `pad_batch`, as a caller would.
 fn batch_from_fixture(io: &Fixture, prefix: &str, device: &Device) -> PaddedBatch {
     let shape = io.shape(&format!("{prefix}images"));
-    let [b, _, h, w] = [shape[0], shape[1], shape[2], shape[3]];
+    let [b, h, w] = [shape[0], shape[2], shape[3]];
     let images = io.f32(&format!("{prefix}images"));
     let mask = io.i64_or_u8(&format!("{prefix}mask"));
-    let prepared: Vec<PreparedImage> = (0..b)
-        .map(|i| {
-            let m = &mask[i * h * w..(i + 1) * h * w];
-            let height = (0..h).filter(|&y| m[y * w] == 0).count();
-            let width = (0..w).filter(|&x| m[x] == 0).count();
-            let mut values = Vec::with_capacity(3 * height * width);
-            for c in 0..3 {
-                for y in 0..height {
-                    let row = ((i * 3 + c) * h + y) * w;
-                    values.extend_from_slice(&images[row..row + width]);
-                }
-            }
-            PreparedImage {
-                values,
-                height,
-                width,
-            }
-        })
-        .collect();
+    let indices: Vec<usize> = (0..b).collect();
+    let prepared = unpad_fixture_images(
+        io,
+        &format!("{prefix}images"),
+        &format!("{prefix}mask"),
+        &indices,
+    );
     let batch = pad_batch(&prepared, device).expect("pad");
     assert_eq!((batch.height, batch.width), (h, w));
     let padding: Vec<bool> = mask.iter().map(|&m| m != 0).collect();

@@ -12,66 +12,32 @@ mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{Fixture, assert_close, backends, fixture, max_abs_diff, tolerance, values};
-use hoiclip::clip::{ClipConfig, TextConfig, VisionConfig};
-use hoiclip::detection::batch::{PaddedBatch, PreparedImage, pad_batch};
+use hoiclip::detection::batch::{PaddedBatch, pad_batch};
 use hoiclip::model::{
     Checkpoint, HoiDataset, HoiclipConfig, HoiclipInput, HoiclipModel, ResizeConfig, ZeroShotType,
 };
 use hoiclip::weights::ArgValue;
 use hoiclip::{DetectOptions, Enhancement, HoiDetection, HoiDetector, Hoiclip, HoiclipError};
-use image::{DynamicImage, RgbImage};
+use image::DynamicImage;
 
 const RESIZE: ResizeConfig = ResizeConfig {
     shorter: 48,
     max_size: Some(80),
 };
 
-/// The fixture's CLIP: widths that are not multiples of 64, so heads are given.
-fn small_clip() -> ClipConfig {
-    ClipConfig {
-        vision: VisionConfig {
-            image_resolution: 32,
-            patch_size: 8,
-            width: 64,
-            layers: 2,
-            heads: 2,
-            output_dim: 32,
-        },
-        text: TextConfig {
-            context_length: 77,
-            vocab_size: 49408,
-            width: 16,
-            layers: 2,
-            heads: 2,
-            output_dim: 32,
-        },
-    }
-}
-
 fn small_config(checkpoint: &Checkpoint) -> HoiclipConfig {
-    HoiclipConfig::from_weights_with_clip(
-        &checkpoint.weights,
-        checkpoint.args.as_ref(),
-        Some(small_clip()),
-    )
-    .expect("configuration of the fixture checkpoint")
+    common::hoiclip_small_config(checkpoint)
 }
 
 fn detector(device: &Device, options: DetectOptions) -> Hoiclip {
-    let checkpoint = Checkpoint::open(&fixture("hoiclip_small.pth")).expect("fixture opens");
-    let config = small_config(&checkpoint);
-    let model = HoiclipModel::load(&checkpoint, config, device).expect("fixture loads");
-    Hoiclip::new(model, device).with_options(DetectOptions {
+    Hoiclip::new(common::hoiclip_small_model(device), device).with_options(DetectOptions {
         resize: RESIZE,
         ..options
     })
 }
 
 fn image(io: &Fixture, key: &str) -> DynamicImage {
-    let shape = io.shape(key);
-    let bytes: Vec<u8> = io.i64_or_u8(key).into_iter().map(|v| v as u8).collect();
-    let rgb = RgbImage::from_raw(shape[1] as u32, shape[0] as u32, bytes).expect("HWC u8");
-    DynamicImage::ImageRgb8(rgb)
+    common::fixture_rgb_image(io, key)
 }
 
 fn original_sizes(io: &Fixture) -> Vec<(u32, u32)> {
@@ -82,10 +48,7 @@ fn original_sizes(io: &Fixture) -> Vec<(u32, u32)> {
 /// The fixture's padded batch as a caller would build it: each image cut out (size from the
 /// mask) and padded again.
 fn fixture_batch(io: &Fixture, only: Option<usize>, device: &Device) -> HoiclipInput {
-    let shape = io.shape("detr_images");
-    let [b, _, h, w] = [shape[0], shape[1], shape[2], shape[3]];
-    let images = io.f32("detr_images");
-    let mask = io.i64_or_u8("padding_mask");
+    let b = io.shape("detr_images")[0];
     let clip = io.f32("clip_images");
     let n = io.shape("clip_images")[2];
     let sizes = original_sizes(io);
@@ -93,26 +56,7 @@ fn fixture_batch(io: &Fixture, only: Option<usize>, device: &Device) -> HoiclipI
         Some(i) => vec![i],
         None => (0..b).collect(),
     };
-    let prepared: Vec<PreparedImage> = chosen
-        .iter()
-        .map(|&i| {
-            let m = &mask[i * h * w..(i + 1) * h * w];
-            let height = (0..h).filter(|&y| m[y * w] == 0).count();
-            let width = (0..w).filter(|&x| m[x] == 0).count();
-            let mut values = Vec::with_capacity(3 * height * width);
-            for c in 0..3 {
-                for y in 0..height {
-                    let row = ((i * 3 + c) * h + y) * w;
-                    values.extend_from_slice(&images[row..row + width]);
-                }
-            }
-            PreparedImage {
-                values,
-                height,
-                width,
-            }
-        })
-        .collect();
+    let prepared = common::unpad_fixture_images(io, "detr_images", "padding_mask", &chosen);
     let batch: PaddedBatch = pad_batch(&prepared, device).expect("pad");
     let per = 3 * n * n;
     let clip_values: Vec<f32> = chosen
@@ -343,7 +287,7 @@ fn native_format_round_trip_is_exact() {
     // Another model's native file is refused by kind.
     let clip = hoiclip::clip::Clip::from_file_with_config(
         fixture("clip_hoiclip_small_fp16.pth"),
-        &small_clip_of_clip_fixture(),
+        &common::clip_small_config(),
         &device,
     )
     .expect("the CLIP fixture loads");
@@ -351,28 +295,6 @@ fn native_format_round_trip_is_exact() {
     clip.save_native(&clip_path).expect("save clip");
     let err = Hoiclip::from_native(&clip_path, &device).expect_err("a CLIP file");
     assert!(err.to_string().contains("clip"), "{err}");
-}
-
-/// The CLIP-only fixture's configuration (tests/fixtures/gen_clip_fixtures.py).
-fn small_clip_of_clip_fixture() -> ClipConfig {
-    ClipConfig {
-        vision: VisionConfig {
-            image_resolution: 32,
-            patch_size: 8,
-            width: 64,
-            layers: 2,
-            heads: 2,
-            output_dim: 32,
-        },
-        text: TextConfig {
-            context_length: 77,
-            vocab_size: 500,
-            width: 48,
-            layers: 2,
-            heads: 4,
-            output_dim: 32,
-        },
-    }
 }
 
 /// Write a safetensors file with the given (name, shape) tensors filled with zeros.

@@ -6,54 +6,20 @@
 mod common;
 
 use burn::tensor::Device;
-use common::{Fixture, backends, fixture, max_abs_diff, values};
-use hoiclip::clip::{ClipConfig, TextConfig, VisionConfig};
+use common::{Fixture, backends, max_abs_diff, values};
 use hoiclip::labels::hico::{HICO_HOIS, HICO_OBJECTS, HICO_VERBS};
-use hoiclip::model::{
-    Checkpoint, CustomHoiClass, HoiclipConfig, HoiclipInput, HoiclipModel, ResizeConfig,
-};
+use hoiclip::model::{CustomHoiClass, HoiclipInput, HoiclipModel, ResizeConfig};
 use hoiclip::{HoiDetector, Hoiclip, HoiclipError};
-use image::{DynamicImage, RgbImage};
+use image::DynamicImage;
 
 fn model(device: &Device) -> HoiclipModel {
-    let checkpoint = Checkpoint::open(&fixture("hoiclip_small.pth")).expect("fixture opens");
-    let clip = ClipConfig {
-        vision: VisionConfig {
-            image_resolution: 32,
-            patch_size: 8,
-            width: 64,
-            layers: 2,
-            heads: 2,
-            output_dim: 32,
-        },
-        text: TextConfig {
-            context_length: 77,
-            vocab_size: 49408,
-            width: 16,
-            layers: 2,
-            heads: 2,
-            output_dim: 32,
-        },
-    };
-    let config = HoiclipConfig::from_weights_with_clip(
-        &checkpoint.weights,
-        checkpoint.args.as_ref(),
-        Some(clip),
-    )
-    .expect("config");
-    HoiclipModel::load(&checkpoint, config, device).expect("load")
+    common::hoiclip_small_model(device)
 }
 
 fn images(io: &Fixture) -> Vec<DynamicImage> {
     ["image_0", "image_1"]
         .iter()
-        .map(|key| {
-            let shape = io.shape(key);
-            let bytes: Vec<u8> = io.i64_or_u8(key).into_iter().map(|v| v as u8).collect();
-            DynamicImage::ImageRgb8(
-                RgbImage::from_raw(shape[1] as u32, shape[0] as u32, bytes).expect("HWC"),
-            )
-        })
+        .map(|key| common::fixture_rgb_image(io, key))
         .collect()
 }
 

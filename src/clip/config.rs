@@ -122,15 +122,7 @@ impl ClipConfig {
     /// `build_model` does (heads = width / 64). `map` must hold the CLIP tensors at top level
     /// (`visual.conv1.weight`, ...); see [`WeightMap::with_prefix`].
     pub fn from_weights(map: &WeightMap) -> Res<Self> {
-        let shape = |name: &str| -> Res<Vec<usize>> {
-            map.shape(name)
-                .map(<[usize]>::to_vec)
-                .ok_or_else(|| HoiclipError::MissingTensor {
-                    name: name.to_string(),
-                    expected: Vec::new(),
-                    source_name: map.source_name().to_string(),
-                })
-        };
+        let shape = |name: &str| map.required_shape(name);
         let dims = |name: &str, rank: usize| -> Res<Vec<usize>> {
             let s = shape(name)?;
             if s.len() != rank {

@@ -281,15 +281,7 @@ impl HoiclipConfig {
                 _ => Ok(()),
             }
         };
-        let shape = |name: &str| -> Res<Vec<usize>> {
-            map.shape(name)
-                .map(<[usize]>::to_vec)
-                .ok_or_else(|| HoiclipError::MissingTensor {
-                    name: name.into(),
-                    expected: Vec::new(),
-                    source_name: source.clone(),
-                })
-        };
+        let shape = |name: &str| map.required_shape(name);
 
         if let Some(pre_norm) = args.get("pre_norm")
             && *pre_norm == ArgValue::Bool(true)

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{HoiclipError, Result};
-use crate::labels::hico::{HICO_HOIS, HICO_OBJECTS, HICO_VERBS};
+use crate::labels::hico::{HICO_HOIS, HICO_OBJECTS, HICO_VERBS, HoiClass};
 use crate::labels::vcoco::{VCOCO_HOIS, VCOCO_NO_OBJECT, VCOCO_VERBS};
 
 use super::config::HoiDataset;
@@ -18,6 +18,16 @@ pub struct HoiClassEntry {
     pub object: usize,
     /// The CLIP prompt whose text embedding is this class's classifier row.
     pub prompt: String,
+}
+
+impl From<&HoiClass> for HoiClassEntry {
+    fn from(class: &HoiClass) -> Self {
+        Self {
+            verb: usize::from(class.verb),
+            object: usize::from(class.object),
+            prompt: class.prompt.to_string(),
+        }
+    }
 }
 
 /// Verb names, object names and HOI classes.
@@ -39,14 +49,7 @@ impl HoiVocabulary {
         Self {
             verbs: HICO_VERBS.iter().map(|s| s.to_string()).collect(),
             objects: HICO_OBJECTS.iter().map(|s| s.to_string()).collect(),
-            classes: HICO_HOIS
-                .iter()
-                .map(|h| HoiClassEntry {
-                    verb: usize::from(h.verb),
-                    object: usize::from(h.object),
-                    prompt: h.prompt.to_string(),
-                })
-                .collect(),
+            classes: HICO_HOIS.iter().map(HoiClassEntry::from).collect(),
         }
     }
 
@@ -59,14 +62,7 @@ impl HoiVocabulary {
         Self {
             verbs: VCOCO_VERBS.iter().map(|s| s.to_string()).collect(),
             objects,
-            classes: VCOCO_HOIS
-                .iter()
-                .map(|h| HoiClassEntry {
-                    verb: usize::from(h.verb),
-                    object: usize::from(h.object),
-                    prompt: h.prompt.to_string(),
-                })
-                .collect(),
+            classes: VCOCO_HOIS.iter().map(HoiClassEntry::from).collect(),
         }
     }
 

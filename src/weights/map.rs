@@ -352,6 +352,21 @@ impl WeightMap {
         self.tensors.get(name).map(|t| t.shape.as_slice())
     }
 
+    /// The shape of a tensor that must be present (for configuration inference).
+    ///
+    /// # Errors
+    ///
+    /// [`HoiclipError::MissingTensor`] naming the tensor and this map's source.
+    pub fn required_shape(&self, name: &str) -> Result<Vec<usize>> {
+        self.shape(name)
+            .map(<[usize]>::to_vec)
+            .ok_or_else(|| HoiclipError::MissingTensor {
+                name: name.to_string(),
+                expected: Vec::new(),
+                source_name: self.source_name.clone(),
+            })
+    }
+
     /// The stored dtype of a tensor, if present.
     pub fn dtype(&self, name: &str) -> Option<WeightDtype> {
         self.tensors.get(name).map(|t| t.dtype)

@@ -184,3 +184,102 @@ pub fn assert_close<const D: usize>(what: &str, actual: Tensor<D>, expected: &[f
     println!("{what}: shape {dims:?}, max abs error {err:.3e} (tolerance {tol:.0e})");
     assert!(err <= tol, "{what}: max abs error {err} exceeds {tol}");
 }
+
+/// Cut images out of a fixture's padded `[batch, 3, H, W]` batch (each image's size read
+/// from the padding mask, true/1 on padding), in the order of `indices`.
+pub fn unpad_fixture_images(
+    io: &Fixture,
+    images_key: &str,
+    mask_key: &str,
+    indices: &[usize],
+) -> Vec<hoiclip::detection::batch::PreparedImage> {
+    let shape = io.shape(images_key);
+    let [h, w] = [shape[2], shape[3]];
+    let images = io.f32(images_key);
+    let mask = io.i64_or_u8(mask_key);
+    indices
+        .iter()
+        .map(|&i| {
+            let m = &mask[i * h * w..(i + 1) * h * w];
+            let height = (0..h).filter(|&y| m[y * w] == 0).count();
+            let width = (0..w).filter(|&x| m[x] == 0).count();
+            let mut values = Vec::with_capacity(3 * height * width);
+            for c in 0..3 {
+                for y in 0..height {
+                    let row = ((i * 3 + c) * h + y) * w;
+                    values.extend_from_slice(&images[row..row + width]);
+                }
+            }
+            hoiclip::detection::batch::PreparedImage {
+                values,
+                height,
+                width,
+            }
+        })
+        .collect()
+}
+
+/// The CLIP fixtures' shape (tests/fixtures/gen_clip_fixtures.py; text width 48 is not a
+/// multiple of 64, so the heads are given).
+pub fn clip_small_config() -> hoiclip::clip::ClipConfig {
+    clip_config(500, 48, 4)
+}
+
+/// The whole-model fixture's CLIP (tests/fixtures/gen_hoiclip_fixtures.py): the real
+/// vocabulary, text width 16 with 2 heads.
+pub fn hoiclip_small_clip_config() -> hoiclip::clip::ClipConfig {
+    clip_config(49408, 16, 2)
+}
+
+fn clip_config(vocab: usize, text_width: usize, text_heads: usize) -> hoiclip::clip::ClipConfig {
+    hoiclip::clip::ClipConfig {
+        vision: hoiclip::clip::VisionConfig {
+            image_resolution: 32,
+            patch_size: 8,
+            width: 64,
+            layers: 2,
+            heads: 2,
+            output_dim: 32,
+        },
+        text: hoiclip::clip::TextConfig {
+            context_length: 77,
+            vocab_size: vocab,
+            width: text_width,
+            layers: 2,
+            heads: text_heads,
+            output_dim: 32,
+        },
+    }
+}
+
+/// The whole-model fixture checkpoint (tests/fixtures/hoiclip_small.pth), opened.
+pub fn hoiclip_small_checkpoint() -> hoiclip::model::Checkpoint {
+    hoiclip::model::Checkpoint::open(&fixture("hoiclip_small.pth")).expect("fixture opens")
+}
+
+/// The configuration of an opened whole-model fixture checkpoint.
+pub fn hoiclip_small_config(
+    checkpoint: &hoiclip::model::Checkpoint,
+) -> hoiclip::model::HoiclipConfig {
+    hoiclip::model::HoiclipConfig::from_weights_with_clip(
+        &checkpoint.weights,
+        checkpoint.args.as_ref(),
+        Some(hoiclip_small_clip_config()),
+    )
+    .expect("configuration of the fixture checkpoint")
+}
+
+/// The whole-model fixture loaded on `device`.
+pub fn hoiclip_small_model(device: &Device) -> hoiclip::model::HoiclipModel {
+    let checkpoint = hoiclip_small_checkpoint();
+    let config = hoiclip_small_config(&checkpoint);
+    hoiclip::model::HoiclipModel::load(&checkpoint, config, device).expect("fixture loads")
+}
+
+/// An `[h, w, 3]` u8 fixture tensor as an RGB image.
+pub fn fixture_rgb_image(io: &Fixture, key: &str) -> image::DynamicImage {
+    let shape = io.shape(key);
+    let bytes: Vec<u8> = io.i64_or_u8(key).into_iter().map(|v| v as u8).collect();
+    let rgb = image::RgbImage::from_raw(shape[1] as u32, shape[0] as u32, bytes).expect("HWC u8");
+    image::DynamicImage::ImageRgb8(rgb)
+}
