@@ -257,6 +257,7 @@ fn draw_detections(image: &DynamicImage, detections: &[HoiDetection]) -> RgbImag
     let mut canvas = image.to_rgb8();
     let thickness = (canvas.width().max(canvas.height()) / 400).max(1) as i32;
     let scale = (canvas.width().max(canvas.height()) / 500).max(1);
+    let mut placed: Vec<(i32, i32)> = Vec::new();
     for (i, d) in detections.iter().enumerate() {
         let color = Rgb(PALETTE[i % PALETTE.len()]);
         for b in [d.subject_box, d.object_box] {
@@ -276,14 +277,18 @@ fn draw_detections(image: &DynamicImage, detections: &[HoiDetection]) -> RgbImag
             color,
         );
         let label = format!("{} {} {:.2}", d.verb_name, d.object_name, d.score);
-        draw_label(
-            &mut canvas,
-            d.subject_box[0].max(0.0) as i32,
-            d.subject_box[1].max(0.0) as i32,
-            &label,
-            color,
-            scale,
-        );
+        // Labels of pairs sharing a person box stack downwards instead of overwriting.
+        let x = d.subject_box[0].max(0.0) as i32;
+        let mut y = d.subject_box[1].max(0.0) as i32;
+        let glyph = 8 * scale as i32;
+        while placed
+            .iter()
+            .any(|&(px, py): &(i32, i32)| (px - x).abs() < glyph && (py - y).abs() < glyph)
+        {
+            y += glyph;
+        }
+        placed.push((x, y));
+        draw_label(&mut canvas, x, y, &label, color, scale);
     }
     canvas
 }

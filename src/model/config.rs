@@ -439,3 +439,46 @@ impl HoiclipConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_validate() {
+        HoiclipConfig::hico_default().validate().expect("HICO-DET");
+        HoiclipConfig::vcoco_default().validate().expect("V-COCO");
+        assert_eq!(HoiclipConfig::hico_default().interaction.clip_dim, 768);
+        assert_eq!(HoiclipConfig::hico_default().heads.clip_embed_dim, 512);
+    }
+
+    #[test]
+    fn zero_shot_names_round_trip() {
+        for name in [
+            "default",
+            "rare_first",
+            "non_rare_first",
+            "unseen_object",
+            "unseen_verb",
+            "uc0",
+            "uc4",
+        ] {
+            assert_eq!(ZeroShotType::from_name(name).expect(name).name(), name);
+        }
+        assert!(ZeroShotType::from_name("uc5").is_err());
+        assert_eq!(ZeroShotType::RareFirst.unseen_hois().len(), 120);
+        assert_eq!(ZeroShotType::UnseenVerb.unseen_hois().len(), 84);
+        assert_eq!(ZeroShotType::Uc(2).unseen_hois().len(), 120);
+    }
+
+    #[test]
+    fn a_zero_shot_split_must_match_the_classifier() {
+        let mut config = HoiclipConfig::hico_default();
+        config.zero_shot_type = ZeroShotType::RareFirst;
+        config.heads.eval_hoi_classes = Some(600);
+        config.heads.hoi_classes = 480;
+        config.validate().expect("480 seen + 120 unseen");
+        config.heads.hoi_classes = 470;
+        assert!(config.validate().is_err());
+    }
+}

@@ -106,3 +106,35 @@ impl HoiVocabulary {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_vocabularies_are_consistent() {
+        let hico = HoiVocabulary::hico();
+        assert_eq!(
+            (hico.verbs.len(), hico.objects.len(), hico.classes.len()),
+            (117, 80, 600)
+        );
+        hico.validate().expect("HICO-DET vocabulary");
+        let vcoco = HoiVocabulary::vcoco();
+        assert_eq!(
+            (vcoco.verbs.len(), vcoco.objects.len(), vcoco.classes.len()),
+            (29, 81, 263)
+        );
+        assert_eq!(vcoco.objects[80], "none");
+        vcoco.validate().expect("V-COCO vocabulary");
+        // V-COCO's object-less classes point at the no-object column (80).
+        assert!(vcoco.classes.iter().any(|c| c.object == 80));
+    }
+
+    #[test]
+    fn out_of_range_classes_are_refused() {
+        let mut v = HoiVocabulary::hico();
+        v.classes[3].verb = 117;
+        let err = v.validate().expect_err("verb 117 does not exist");
+        assert!(err.to_string().contains("HOI class 3"), "{err}");
+    }
+}
