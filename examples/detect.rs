@@ -72,6 +72,10 @@ struct Args {
     /// How many detections --draw shows.
     #[arg(long, default_value_t = 5)]
     draw_top: usize,
+    /// Run each image this many times and report the median time (the first run on a GPU
+    /// includes shader compilation).
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
     /// Save the loaded model in the native format to this path.
     #[arg(long)]
     save_native: Option<PathBuf>,
@@ -162,9 +166,23 @@ fn run(args: Args) -> hoiclip::Result<()> {
         } else {
             hoiclip::imaging::open_image(path)?
         };
-        let start = Instant::now();
-        let mut detections = detector.detect(&image)?;
-        let seconds = start.elapsed().as_secs_f64();
+        let mut times = Vec::with_capacity(args.repeat.max(1));
+        let mut detections = Vec::new();
+        for _ in 0..args.repeat.max(1) {
+            let start = Instant::now();
+            detections = detector.detect(&image)?;
+            times.push(start.elapsed().as_secs_f64());
+        }
+        let first = times[0];
+        times.sort_by(f64::total_cmp);
+        let seconds = times[times.len() / 2];
+        if times.len() > 1 {
+            eprintln!(
+                "  {} runs: first {first:.3} s, median {seconds:.3} s, fastest {:.3} s",
+                times.len(),
+                times[0]
+            );
+        }
         detections.truncate(args.top);
         eprintln!(
             "{}: {}x{}, {} detections in {seconds:.2} s",
