@@ -10,6 +10,9 @@ use crate::error::{HoiclipError, Result};
 use crate::nn::AttentionMasks;
 use crate::weights::WeightLoader;
 
+/// Rows per bucket when encoding many prompts (see [`TextTransformer::forward_ids`]).
+const TEXT_BUCKET_ROWS: usize = 64;
+
 /// OpenAI's text encoder: token + positional embedding, causal blocks, `ln_final`, pooling
 /// at the end-of-text token (the largest id of each row, as OpenAI's `argmax`), projection.
 #[derive(Module, Debug)]
@@ -81,8 +84,9 @@ impl TextTransformer {
     /// - `tokens`: `batch` rows of at most `context_length` ids
     /// - returns `[batch, output_dim]` (not L2-normalised)
     ///
-    /// Rows are cut after the longest prompt's end token before running the blocks: the
-    /// attention is causal, so the padding after it cannot change the pooled token.
+    /// Rows are sorted by length and encoded in buckets of up to 64, each cut after its
+    /// longest row's end token: the attention is causal, so the padding after a row's end
+    /// token cannot change its pooled token. The result is in the order of `tokens`.
     pub fn forward_ids(&self, tokens: &[Vec<u32>]) -> Result<Tensor<2>> {
         let device = self.positional_embedding.val().device();
         let batch = tokens.len();
@@ -94,7 +98,6 @@ impl TextTransformer {
             });
         }
         let mut pool_at = Vec::with_capacity(batch);
-        let mut length = 0;
         for (row_index, row) in tokens.iter().enumerate() {
             if row.is_empty() || row.len() > self.context_length {
                 return Err(HoiclipError::InputShape {
@@ -118,23 +121,36 @@ impl TextTransformer {
                 }
             }
             pool_at.push(best);
-            length = length.max(best + 1);
         }
-        let mut ids = Vec::with_capacity(batch * length);
-        for row in tokens {
-            for i in 0..length {
-                ids.push(row.get(i).copied().unwrap_or(0) as i64);
+        // Rows sorted by length and encoded in buckets of similar length, each cut after its
+        // longest row's end token: with hundreds of prompts of mixed length this runs far
+        // fewer padding tokens than one batch cut at the overall longest prompt.
+        let mut order: Vec<usize> = (0..batch).collect();
+        order.sort_by_key(|&i| pool_at[i]);
+        let mut outputs = Vec::new();
+        for bucket in order.chunks(TEXT_BUCKET_ROWS) {
+            let length = bucket.iter().map(|&i| pool_at[i] + 1).max().unwrap_or(1);
+            let mut ids = Vec::with_capacity(bucket.len() * length);
+            for &i in bucket {
+                ids.extend((0..length).map(|j| tokens[i].get(j).copied().unwrap_or(0) as i64));
             }
+            let ids =
+                Tensor::<2, Int>::from_data(TensorData::new(ids, [bucket.len(), length]), &device);
+            let at: Vec<i64> = bucket.iter().map(|&i| pool_at[i] as i64).collect();
+            let at = Tensor::<1, Int>::from_data(TensorData::new(at, [bucket.len()]), &device);
+            outputs.push(self.forward_tensor(ids, at));
         }
-        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, length]), &device);
-        let pool_at = Tensor::<1, Int>::from_data(
-            TensorData::new(
-                pool_at.iter().map(|&p| p as i64).collect::<Vec<_>>(),
-                [batch],
-            ),
-            &device,
-        );
-        Ok(self.forward_tensor(ids, pool_at))
+        let sorted = Tensor::cat(outputs, 0);
+        if order.iter().enumerate().all(|(i, &o)| i == o) {
+            return Ok(sorted);
+        }
+        // Back to the caller's order: row `i` of the result is sorted row `rank[i]`.
+        let mut rank = vec![0i64; batch];
+        for (position, &i) in order.iter().enumerate() {
+            rank[i] = position as i64;
+        }
+        let rank = Tensor::<1, Int>::from_data(TensorData::new(rank, [batch]), &device);
+        Ok(sorted.select(0, rank))
     }
 
     /// Encode an id tensor `[batch, length]` (`length <= context_length`), pooling each row at

@@ -22,6 +22,8 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::tensor::activation::relu;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
 use crate::error::HoiclipError;
@@ -232,6 +234,34 @@ impl FrozenBatchNorm2d {
         let channels = scale.dims()[0];
         x * scale.reshape([1, channels, 1, 1]) + shift.reshape([1, channels, 1, 1])
     }
+
+    /// `self.forward(conv.forward(x))` as one convolution: the norm's scale folded into the
+    /// (bias-free) convolution's weights per output channel and its shift used as the bias,
+    /// which saves two passes over the activations. The folding costs a pass over the
+    /// weights, which are much smaller than the activations at detection resolutions.
+    pub fn forward_after(&self, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+        let (scale, shift) = self.scale_shift();
+        let channels = scale.dims()[0];
+        let shift = match &conv.bias {
+            Some(bias) => shift + bias.val() * scale.clone(),
+            None => shift,
+        };
+        let weight = conv.weight.val() * scale.reshape([channels, 1, 1, 1]);
+        let ((top, bottom), (left, right)) = match &conv.padding {
+            PaddingConfig2d::Explicit(top, left, bottom, right) => {
+                ((*top, *bottom), (*left, *right))
+            }
+            PaddingConfig2d::Valid => ((0, 0), (0, 0)),
+            PaddingConfig2d::Same => return self.forward(conv.forward(x)),
+        };
+        let options = ConvOptions::new_with_padding(
+            conv.stride,
+            [(top, bottom), (left, right)],
+            conv.dilation,
+            conv.groups,
+        );
+        conv2d(x, weight, Some(shift), options)
+    }
 }
 
 /// A block's shortcut projection: `downsample.0` (1×1 conv with the block's stride) and
@@ -247,7 +277,7 @@ pub struct Downsample {
 impl Downsample {
     /// `x`: `[batch, c_in, height, width]` → `[batch, c_out, height / stride, width / stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        self.bn.forward_after(&self.conv, x)
     }
 }
 
@@ -323,9 +353,9 @@ impl Bottleneck {
             Some(downsample) => downsample.forward(x.clone()),
             None => x.clone(),
         };
-        let out = relu(self.bn1.forward(self.conv1.forward(x)));
-        let out = relu(self.bn2.forward(self.conv2.forward(out)));
-        let out = self.bn3.forward(self.conv3.forward(out));
+        let out = relu(self.bn1.forward_after(&self.conv1, x));
+        let out = relu(self.bn2.forward_after(&self.conv2, out));
+        let out = self.bn3.forward_after(&self.conv3, out);
         relu(out + identity)
     }
 }
@@ -452,7 +482,7 @@ impl ResNet {
     ///
     /// The input is not checked (see [`ResNet::try_forward`]).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn1.forward(self.conv1.forward(images)));
+        let x = relu(self.bn1.forward_after(&self.conv1, images));
         let x = self.maxpool.forward(x);
         [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
             .into_iter()
