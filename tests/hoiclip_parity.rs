@@ -284,6 +284,15 @@ fn native_format_round_trip_is_exact() {
     assert_eq!(values(a.object_logits), values(b.object_logits));
     assert_eq!(values(a.human_boxes), values(b.human_boxes));
     assert_eq!(values(a.clip_hoi_scores), values(b.clip_hoi_scores));
+    // A native file whose vocabulary metadata does not fit is refused, not run.
+    let mut broken = common::hoiclip_small_model(&device);
+    broken.vocabulary.classes[0].verb = 999;
+    let broken_path = dir.path().join("broken.bpk");
+    broken.save_native(&broken_path).expect("save");
+    assert!(matches!(
+        Hoiclip::from_native(&broken_path, &device),
+        Err(HoiclipError::WeightFile { .. })
+    ));
     // Another model's native file is refused by kind.
     let clip = hoiclip::clip::Clip::from_file_with_config(
         fixture("clip_hoiclip_small_fp16.pth"),

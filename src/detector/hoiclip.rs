@@ -156,6 +156,7 @@ impl Hoiclip {
                 found: vec![batch, pairs, hois],
             });
         }
+        vocabulary.validate()?;
         let class_objects = vocabulary.class_objects();
         let hoi_logits = host(&output.hoi_logits)?;
         let object_logits = host(&output.object_logits)?;

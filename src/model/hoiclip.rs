@@ -248,6 +248,29 @@ impl HoiclipModel {
                 path: path.to_path_buf(),
                 reason: format!("invalid configuration metadata: {err}"),
             })?;
+        // The metadata is file content: check it before anything indexes with it.
+        let bad = |reason: String| HoiclipError::WeightFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        metadata
+            .vocabulary
+            .validate()
+            .map_err(|e| bad(format!("invalid vocabulary metadata: {e}")))?;
+        let classes = metadata.config.scored_hoi_classes();
+        if metadata.vocabulary.classes.len() != classes {
+            return Err(bad(format!(
+                "the vocabulary has {} HOI classes, the configuration scores {classes}",
+                metadata.vocabulary.classes.len()
+            )));
+        }
+        if metadata.vocabulary.objects.len() > metadata.config.heads.object_classes {
+            return Err(bad(format!(
+                "the vocabulary has {} objects, the object classifier {} columns",
+                metadata.vocabulary.objects.len(),
+                metadata.config.heads.object_classes
+            )));
+        }
         let mut model = Self::init(&metadata.config, metadata.vocabulary, device);
         native::load_into(&mut model, path)?;
         Ok(model)

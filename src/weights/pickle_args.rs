@@ -51,8 +51,20 @@ enum Value {
     Mark,
 }
 
+/// Containers nested deeper than this read as [`ArgValue::Other`] (bounds the recursion on
+/// crafted files).
+const MAX_DEPTH: usize = 64;
+
 impl Value {
     fn into_arg(self) -> ArgValue {
+        self.into_arg_at(0)
+    }
+
+    fn into_arg_at(self, depth: usize) -> ArgValue {
+        if depth > MAX_DEPTH {
+            return ArgValue::Other("nested too deep".into());
+        }
+        let inner = |v: Value| v.into_arg_at(depth + 1);
         match self {
             Value::None => ArgValue::None,
             Value::Bool(b) => ArgValue::Bool(b),
@@ -60,20 +72,22 @@ impl Value {
             Value::Float(f) => ArgValue::Float(f),
             Value::Str(s) => ArgValue::Str(s),
             Value::List(items) | Value::Tuple(items) => {
-                ArgValue::List(items.into_iter().map(Value::into_arg).collect())
+                ArgValue::List(items.into_iter().map(inner).collect())
             }
             Value::Dict(entries) => ArgValue::Dict(
                 entries
                     .into_iter()
                     .filter_map(|(k, v)| match k {
-                        Value::Str(k) => Some((k, v.into_arg())),
+                        Value::Str(k) => Some((k, inner(v))),
                         _ => None,
                     })
                     .collect(),
             ),
             // An object whose state is a dict (argparse.Namespace, most plain classes) reads
             // as that dict.
-            Value::Object(_, Some(state)) if matches!(*state, Value::Dict(_)) => state.into_arg(),
+            Value::Object(_, Some(state)) if matches!(*state, Value::Dict(_)) => {
+                state.into_arg_at(depth)
+            }
             Value::Object(name, _) | Value::Global(name) => ArgValue::Other(name),
             Value::Bytes => ArgValue::Other("bytes".into()),
             Value::Mark => ArgValue::Other("mark".into()),
@@ -517,6 +531,17 @@ mod tests {
         };
         assert_eq!(d.get("a"), Some(&ArgValue::Int(1)));
         assert_eq!(d.get("b"), Some(&ArgValue::Str("x".into())));
+    }
+
+    #[test]
+    fn deep_nesting_is_cut_off() {
+        // 10,000 nested lists: `]` (EMPTY_LIST) then APPEND into the one below, repeated.
+        let mut data = vec![0x80, 0x02];
+        data.extend(std::iter::repeat_n(b']', 10_000));
+        data.extend(std::iter::repeat_n(b'a', 9_999));
+        data.push(b'.');
+        let value = interpret(&data).expect("valid pickle");
+        assert!(matches!(value, ArgValue::List(_)));
     }
 
     #[test]
