@@ -11,24 +11,7 @@ mod common;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use hoiclip::detection::DetectionConfig;
-use hoiclip::detection::batch::{PreparedImage, pad_batch};
-
-fn image(height: usize, width: usize, seed: u64) -> PreparedImage {
-    let mut state = seed;
-    let values = (0..3 * height * width)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-        })
-        .collect();
-    PreparedImage {
-        values,
-        height,
-        width,
-    }
-}
+use hoiclip::detection::batch::pad_batch;
 
 fn bench_detection(c: &mut Criterion) {
     let config = DetectionConfig::hoiclip_default();
@@ -38,8 +21,15 @@ fn bench_detection(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(30));
     for (backend, device) in common::backends_to_bench() {
         let branch = config.init(&device);
-        let single = pad_batch(&[image(800, 1066, 1)], &device).expect("batch");
-        let pair = pad_batch(&[image(800, 1066, 1), image(1066, 800, 2)], &device).expect("batch");
+        let single = pad_batch(&[common::random_image(800, 1066, 1)], &device).expect("batch");
+        let pair = pad_batch(
+            &[
+                common::random_image(800, 1066, 1),
+                common::random_image(1066, 800, 2),
+            ],
+            &device,
+        )
+        .expect("batch");
         for (size, batch) in [(1usize, &single), (2, &pair)] {
             group.bench_with_input(
                 BenchmarkId::new(format!("{backend}/backbone"), size),

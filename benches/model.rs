@@ -20,31 +20,12 @@ use std::time::Duration;
 
 mod common;
 
-use burn::tensor::{Bool, Distribution, Tensor};
+use burn::tensor::{Distribution, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
 use hoiclip::Hoiclip;
 use hoiclip::clip::l2_normalize;
-use hoiclip::detection::batch::{PreparedImage, mask_tensor, pad_batch, resize_mask};
-use hoiclip::detection::position::sine_position_embedding;
+use hoiclip::detection::batch::pad_batch;
 use hoiclip::model::{HoiVocabulary, HoiclipConfig, HoiclipInput, HoiclipModel};
-use hoiclip::nn::AttentionMasks;
-
-fn image(height: usize, width: usize, seed: u64) -> PreparedImage {
-    let mut state = seed;
-    let values = (0..3 * height * width)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-        })
-        .collect();
-    PreparedImage {
-        values,
-        height,
-        width,
-    }
-}
 
 fn bench_model(c: &mut Criterion) {
     let config = HoiclipConfig::hico_default();
@@ -56,7 +37,7 @@ fn bench_model(c: &mut Criterion) {
         let model = HoiclipModel::init(&config, HoiVocabulary::hico(), &device);
         let detector = Hoiclip::new(model, &device);
         let model = detector.model();
-        let batch = pad_batch(&[image(800, 1066, 1)], &device).expect("batch");
+        let batch = pad_batch(&[common::random_image(800, 1066, 1)], &device).expect("batch");
         let n_px = config.clip.vision.image_resolution;
         let clip_images =
             Tensor::<4>::random([1, 3, n_px, n_px], Distribution::Normal(0.0, 1.0), &device);
@@ -83,26 +64,11 @@ fn bench_model(c: &mut Criterion) {
 
         // The pieces the later stages take, computed once.
         let features = det.backbone.forward(input.batch.images.clone());
-        let [bs, _, h, w] = features.dims();
-        let d = config.detection.hidden_dim;
-        let padded = &input.batch;
+        let bs = features.dims()[0];
         let encoder_inputs = || {
-            let padding = resize_mask(&padded.padding, bs, padded.height, padded.width, h, w);
-            let pos = sine_position_embedding(&padding, bs, h, w, d / 2, &device)
-                .reshape([bs, d, h * w])
-                .swap_dims(1, 2);
-            let src = det
-                .input_proj
-                .forward(features.clone())
-                .reshape([bs, d, h * w])
-                .swap_dims(1, 2);
-            let key_padding: Tensor<2, Bool> =
-                mask_tensor(&padding, [bs, h, w], &device).reshape([bs, h * w]);
-            let masks = AttentionMasks {
-                key_padding: Some(key_padding),
-                ..AttentionMasks::default()
-            };
-            (src, pos, masks)
+            let inputs = det.encoder_inputs(features.clone(), &input.batch);
+            let masks = inputs.masks();
+            (inputs.src, inputs.pos, masks)
         };
         group.bench_function(name("encoder"), |b| {
             b.iter(|| {
@@ -113,16 +79,7 @@ fn bench_model(c: &mut Criterion) {
         let (src, pos, masks) = encoder_inputs();
         let memory = det.encoder.forward(src, pos.clone(), &masks);
         let q = config.detection.num_queries;
-        let guided = det.pos_guided_embedd.val();
-        let query_pos = Tensor::cat(
-            vec![
-                det.query_embed_h.val() + guided.clone(),
-                det.query_embed_o.val() + guided,
-            ],
-            0,
-        )
-        .unsqueeze::<3>()
-        .expand([bs, 2 * q, d]);
+        let query_pos = det.query_pos(bs);
         group.bench_function(name("instance_decoder"), |b| {
             b.iter(|| {
                 let states = det.instance_decoder.forward(

@@ -36,13 +36,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use burn::tensor::{Bool, Device, Distribution, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use clap::Parser;
 use hoiclip::BackendChoice;
-use hoiclip::detection::batch::{PaddedBatch, mask_tensor, resize_mask};
-use hoiclip::detection::position::sine_position_embedding;
+use hoiclip::detection::batch::PaddedBatch;
 use hoiclip::model::{HoiclipInput, HoiclipModel, HoiclipOutput};
-use hoiclip::nn::AttentionMasks;
 use serde_json::{Value, json};
 
 /// Time HOICLIP's forward pass (and model loading), printing JSON.
@@ -332,24 +330,10 @@ fn stages(model: &HoiclipModel, input: &HoiclipInput, runs: usize) -> Res<Value>
         let features = wait4(features);
         lap(&mut times, "1_backbone");
 
-        let [b, _, h, w] = features.dims();
-        let d = det.query_embed_h.dims()[1];
-        let padding = resize_mask(&batch.padding, b, batch.height, batch.width, h, w);
-        let device = features.device();
-        let pos = sine_position_embedding(&padding, b, h, w, d / 2, &device)
-            .reshape([b, d, h * w])
-            .swap_dims(1, 2);
-        let src = det
-            .input_proj
-            .forward(features.clone())
-            .reshape([b, d, h * w])
-            .swap_dims(1, 2);
-        let memory_padding: Tensor<2, Bool> =
-            mask_tensor(&padding, [b, h, w], &device).reshape([b, h * w]);
-        let masks = AttentionMasks {
-            key_padding: Some(memory_padding),
-            ..AttentionMasks::default()
-        };
+        let b = features.dims()[0];
+        let inputs = det.encoder_inputs(features.clone(), batch);
+        let masks = inputs.masks();
+        let (src, pos) = (inputs.src, inputs.pos);
         let src = wait3(src);
         let pos = wait3(pos);
         lap(&mut times, "2_input_proj_pos");
@@ -358,16 +342,7 @@ fn stages(model: &HoiclipModel, input: &HoiclipInput, runs: usize) -> Res<Value>
         lap(&mut times, "3_encoder");
 
         let q = det.query_embed_h.dims()[0];
-        let guided = det.pos_guided_embedd.val();
-        let query_pos = Tensor::cat(
-            vec![
-                det.query_embed_h.val() + guided.clone(),
-                det.query_embed_o.val() + guided,
-            ],
-            0,
-        )
-        .unsqueeze::<3>()
-        .expand([b, 2 * q, d]);
+        let query_pos = det.query_pos(b);
         let states = det
             .instance_decoder
             .forward(query_pos, memory.clone(), pos, &masks);

@@ -17,3 +17,27 @@ pub fn backends_to_bench() -> Vec<(BackendChoice, Device)> {
         .map(|backend| (backend, backend.device().expect("compiled backend")))
         .collect()
 }
+
+/// A normalised-looking random image `[3, height, width]` (values in [-2, 2), a fixed LCG
+/// sequence per `seed`), for benches that do not need real pixels.
+#[allow(dead_code)] // not every bench uses it
+pub fn random_image(
+    height: usize,
+    width: usize,
+    seed: u64,
+) -> hoiclip::detection::batch::PreparedImage {
+    let mut state = seed;
+    let values = (0..3 * height * width)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+        })
+        .collect();
+    hoiclip::detection::batch::PreparedImage {
+        values,
+        height,
+        width,
+    }
+}

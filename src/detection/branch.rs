@@ -127,6 +127,29 @@ impl DetectionConfig {
     }
 }
 
+/// What [`DetectionBranch::encoder_inputs`] returns.
+#[derive(Clone, Debug)]
+pub struct EncoderInputs {
+    /// `input_proj(features)` flattened, `[batch, h·w, d]`.
+    pub src: Tensor<3>,
+    /// Sine position embedding, `[batch, h·w, d]`.
+    pub pos: Tensor<3>,
+    /// Host padding mask at feature resolution, `[batch, h, w]` row-major, true on padding.
+    pub feature_padding: Vec<bool>,
+    /// The same mask as a key-padding tensor, `[batch, h·w]`.
+    pub memory_padding: Tensor<2, Bool>,
+}
+
+impl EncoderInputs {
+    /// The attention masks the encoder and the instance decoder use (key padding only).
+    pub fn masks(&self) -> AttentionMasks {
+        AttentionMasks {
+            key_padding: Some(self.memory_padding.clone()),
+            ..AttentionMasks::default()
+        }
+    }
+}
+
 /// Everything the detection branch computes for a padded batch.
 #[derive(Clone, Debug)]
 pub struct DetectionOutput {
@@ -251,13 +274,10 @@ impl DetectionBranch {
         self.forward_from_features(features, batch)
     }
 
-    /// Everything after the backbone: `features` `[batch, channels, h, w]` are the backbone's
-    /// output for `batch` (whose padding mask is resized to them).
-    pub fn forward_from_features(
-        &self,
-        features: Tensor<4>,
-        batch: &PaddedBatch,
-    ) -> DetectionOutput {
+    /// The encoder's inputs for backbone `features` `[batch, channels, h, w]` of `batch`:
+    /// the padding mask resized to the features, the sine position embedding and the
+    /// `input_proj` tokens, both `[batch, h·w, d]`.
+    pub fn encoder_inputs(&self, features: Tensor<4>, batch: &PaddedBatch) -> EncoderInputs {
         let device = features.device();
         let [b, _, h, w] = features.dims();
         let feature_padding = resize_mask(&batch.padding, b, batch.height, batch.width, h, w);
@@ -268,19 +288,24 @@ impl DetectionBranch {
             .swap_dims(1, 2);
         let src = self
             .input_proj
-            .forward(features.clone())
+            .forward(features)
             .reshape([b, d, h * w])
             .swap_dims(1, 2);
         let memory_padding = mask_tensor(&feature_padding, [b, h, w], &device).reshape([b, h * w]);
-        let masks = AttentionMasks {
-            key_padding: Some(memory_padding.clone()),
-            ..AttentionMasks::default()
-        };
-        let memory = self.encoder.forward(src, pos.clone(), &masks);
+        EncoderInputs {
+            src,
+            pos,
+            feature_padding,
+            memory_padding,
+        }
+    }
 
-        let q = self.query_embed_h.dims()[0];
+    /// The instance decoder's query positions for `batch` images: human then object
+    /// queries, each plus `pos_guided_embedd`, `[batch, 2 · queries, d]`.
+    pub fn query_pos(&self, batch: usize) -> Tensor<3> {
+        let [q, d] = self.query_embed_h.dims();
         let guided = self.pos_guided_embedd.val();
-        let query_pos = Tensor::cat(
+        Tensor::cat(
             vec![
                 self.query_embed_h.val() + guided.clone(),
                 self.query_embed_o.val() + guided,
@@ -288,7 +313,29 @@ impl DetectionBranch {
             0,
         )
         .unsqueeze::<3>()
-        .expand([b, 2 * q, d]);
+        .expand([batch, 2 * q, d])
+    }
+
+    /// Everything after the backbone: `features` `[batch, channels, h, w]` are the backbone's
+    /// output for `batch` (whose padding mask is resized to them).
+    pub fn forward_from_features(
+        &self,
+        features: Tensor<4>,
+        batch: &PaddedBatch,
+    ) -> DetectionOutput {
+        let [b, _, h, w] = features.dims();
+        let inputs = self.encoder_inputs(features.clone(), batch);
+        let masks = inputs.masks();
+        let EncoderInputs {
+            src,
+            pos,
+            feature_padding,
+            memory_padding,
+        } = inputs;
+        let memory = self.encoder.forward(src, pos.clone(), &masks);
+        let q = self.query_embed_h.dims()[0];
+        let query_pos = self.query_pos(b);
+        let device = memory.device();
         let states = self
             .instance_decoder
             .forward(query_pos, memory.clone(), pos.clone(), &masks);

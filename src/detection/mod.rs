@@ -15,4 +15,4 @@ pub mod position;
 pub mod resnet;
 pub mod transformer;
 
-pub use branch::{DetectionBranch, DetectionConfig, DetectionOutput};
+pub use branch::{DetectionBranch, DetectionConfig, DetectionOutput, EncoderInputs};
