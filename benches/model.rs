@@ -4,7 +4,8 @@
 //! stage shows:
 //!
 //! - `clip_visual`: CLIP's image encoder (embedding and token map) on the 224×224 crop;
-//! - `backbone`: ResNet-50 to `layer4`;
+//! - `backbone`: ResNet-50 to `layer4` (on CPU backends: the channels-last CPU kernels);
+//! - `backbone_burn_ops`: the same with Burn's operations (`ResNet::forward_burn`);
 //! - `encoder`: `input_proj`, position embedding, padding mask and the 6 encoder layers;
 //! - `instance_decoder`: the 3 instance-decoder layers and the box heads;
 //! - `interaction_decoder`: memory projection, pair queries and the 3 fusion layers;
@@ -60,6 +61,16 @@ fn bench_model(c: &mut Criterion) {
         });
         group.bench_function(name("backbone"), |b| {
             b.iter(|| black_box(det.backbone.forward(input.batch.images.clone()).into_data()))
+        });
+        // The same backbone with Burn's operations (what runs without the CPU kernels).
+        group.bench_function(name("backbone_burn_ops"), |b| {
+            b.iter(|| {
+                black_box(
+                    det.backbone
+                        .forward_burn(input.batch.images.clone())
+                        .into_data(),
+                )
+            })
         });
 
         // The pieces the later stages take, computed once.

@@ -26,6 +26,8 @@
 //! - `--serve`: after loading, read commands from stdin, one a line, and answer one JSON line
 //!   each: `run single` / `run pair` (one timed forward), `stats` (peak and current RSS),
 //!   `quit`. The Python harness uses this to alternate A/B runs with PyTorch.
+//! - `--no-cpu-kernels` runs every layer with Burn's operations on a CPU backend too (by
+//!   default CPU backends use the kernels of `hoiclip::nn::cpu` where they apply).
 //! - `--threads N` sets `RAYON_NUM_THREADS` (flex's and gemm's thread pool) before anything
 //!   starts a thread.
 //! - Peak memory is the process's `VmHWM` (Linux `/proc/self/status`).
@@ -77,6 +79,9 @@ struct Args {
     /// Answer commands on stdin after loading (see the file's docs).
     #[arg(long)]
     serve: bool,
+    /// Run everything with Burn's operations, also on a CPU backend (no CPU kernels).
+    #[arg(long)]
+    no_cpu_kernels: bool,
 }
 
 fn main() -> ExitCode {
@@ -119,6 +124,13 @@ fn run(args: &Args) -> Res<Value> {
     let start = Instant::now();
     let model = load(&args.checkpoint, &device)?;
     report.insert("load_s".into(), json!(start.elapsed().as_secs_f64()));
+    if args.no_cpu_kernels {
+        hoiclip::nn::cpu::set_kernels_enabled(false);
+    }
+    report.insert(
+        "cpu_kernels".into(),
+        json!(hoiclip::nn::cpu::kernels_enabled()),
+    );
     report.insert("rss_after_load_mb".into(), json!(rss_mb("VmRSS")));
 
     if let Some(path) = &args.save_native {

@@ -8,6 +8,7 @@
 
 mod common;
 
+use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{Fixture, assert_close, backends, fixture, max_abs_diff, tolerance, values};
 use hoiclip::HoiclipError;
@@ -461,6 +462,91 @@ fn resnet_matches_torchvision_on_padded_batch() {
                 tolerance(backend),
             );
         }
+    }
+}
+
+/// Multiplies every float parameter by a constant (to change a module's weights through
+/// `Module::map`, as loading does).
+struct Scale(f32);
+
+impl ModuleMapper for Scale {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let factor = self.0;
+        param.map(|t| t * factor)
+    }
+}
+
+#[test]
+fn cpu_kernels_match_burn_operations() {
+    // On the CPU backends `forward` runs the channels-last CPU kernels; `forward_burn` the
+    // Burn operations wgpu uses. Same function, so they agree to float rounding, also on a
+    // batch of two, odd sizes and a one-pixel image.
+    let map = WeightMap::from_file(fixture(CHECKPOINT)).expect("checkpoint");
+    let model_map = map.with_prefix("model.");
+    let io = Fixture::open(IO);
+    for (backend, device) in backends() {
+        let mut loader = WeightLoader::new(&model_map, &device);
+        let resnet = ResNet::load(&mut loader, "backbone.0.body", &small_config()).expect("load");
+        let mut inputs = vec![
+            io.tensor::<4>("batch_images", &device),
+            io.tensor::<4>("single_images", &device),
+        ];
+        for (i, [b, h, w]) in [[2, 37, 23], [1, 1, 1], [1, 2, 65]].into_iter().enumerate() {
+            let n = b * 3 * h * w;
+            let x: Vec<f32> = (0..n)
+                .map(|j| ((j * 7919 + i) % 211) as f32 / 50.0 - 2.0)
+                .collect();
+            inputs.push(Tensor::from_data(TensorData::new(x, [b, 3, h, w]), &device));
+        }
+        for input in inputs {
+            let dims = input.dims();
+            let kernels = resnet.forward(input.clone());
+            let burn_ops = resnet.forward_burn(input);
+            assert_eq!(kernels.dims(), burn_ops.dims(), "{dims:?}");
+            let err = max_abs_diff(&values(kernels), &values(burn_ops));
+            println!("{backend:?} {dims:?}: CPU kernels vs Burn ops {err:.3e}");
+            assert!(err <= 1e-5, "{backend:?} {dims:?}: {err}");
+        }
+        assert_eq!(
+            hoiclip::nn::cpu::is_host_device(&device),
+            backend != hoiclip::BackendChoice::Wgpu
+        );
+    }
+}
+
+#[test]
+fn cpu_plan_follows_the_weights() {
+    // The packed copy is built on the first CPU forward pass; mapping the parameters (as
+    // loading does) must drop it, and `reset_cpu_plan` after a field is replaced by hand.
+    let map = WeightMap::from_file(fixture(CHECKPOINT)).expect("checkpoint");
+    let model_map = map.with_prefix("model.");
+    let io = Fixture::open(IO);
+    for (backend, device) in backends() {
+        let mut loader = WeightLoader::new(&model_map, &device);
+        let resnet = ResNet::load(&mut loader, "backbone.0.body", &small_config()).expect("load");
+        let images = io.tensor::<4>("batch_images", &device);
+        let before = values(resnet.forward(images.clone()));
+        let scaled = resnet.clone().map(&mut Scale(0.5));
+        let expected = values(scaled.forward_burn(images.clone()));
+        let after = values(scaled.forward(images.clone()));
+        assert!(
+            max_abs_diff(&before, &expected) > 1e-3,
+            "scaling changes the output"
+        );
+        let err = max_abs_diff(&after, &expected);
+        assert!(err <= 1e-5, "{backend:?}: stale CPU plan after map ({err})");
+        // The original module keeps its own weights and plan.
+        assert!(max_abs_diff(&values(resnet.forward(images.clone())), &before) <= 1e-6);
+
+        let mut edited = resnet.clone();
+        edited.conv1 = scaled.conv1.clone();
+        edited.reset_cpu_plan();
+        let expected = values(edited.forward_burn(images.clone()));
+        let err = max_abs_diff(&values(edited.forward(images.clone())), &expected);
+        assert!(
+            err <= 1e-5,
+            "{backend:?}: stale CPU plan after reset ({err})"
+        );
     }
 }
 

@@ -26,6 +26,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
+use super::resnet_cpu::CpuPlan;
 use crate::error::HoiclipError;
 use crate::weights::{WeightLoader, WeightMap};
 
@@ -148,6 +149,7 @@ impl ResNetConfig {
             layer2: layer(1),
             layer3: layer(2),
             layer4: layer(3),
+            cpu_plan: CpuPlan::default(),
         }
     }
 }
@@ -378,6 +380,10 @@ pub struct ResNet {
     pub layer3: Vec<Bottleneck>,
     /// Stride-32 blocks (the output).
     pub layer4: Vec<Bottleneck>,
+    /// The backbone packed for the CPU kernels (built on the first forward pass on a CPU
+    /// device; see [`CpuPlan`]). After replacing a layer or parameter by assigning to a
+    /// field, call [`ResNet::reset_cpu_plan`].
+    pub cpu_plan: CpuPlan,
 }
 
 impl ResNet {
@@ -422,6 +428,7 @@ impl ResNet {
             layer2,
             layer3,
             layer4,
+            cpu_plan: CpuPlan::default(),
         })
     }
 
@@ -480,14 +487,37 @@ impl ResNet {
     /// stem conv gives `⌊(n − 1) / 2⌋ + 1`, the max pool and each stride-2 layer again
     /// `⌊(n − 1) / 2⌋ + 1` (so 800 → 25, 1066 → 34, 1201 → 38).
     ///
+    /// On a CPU device (flex, ndarray) the CPU kernels run ([`CpuResNet`](super::resnet_cpu::CpuResNet)), elsewhere Burn's
+    /// operations ([`ResNet::forward_burn`]); both compute the same function.
+    ///
     /// The input is not checked (see [`ResNet::try_forward`]).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
+        match self.cpu_plan.get(self, &images.device()) {
+            Ok(Some(plan)) => match plan.forward(images.clone()) {
+                Ok(features) => features,
+                // Only an input the convolutions reject (too small for a kernel) gets here:
+                // the Burn path gives such inputs its own treatment.
+                Err(_) => self.forward_burn(images),
+            },
+            _ => self.forward_burn(images),
+        }
+    }
+
+    /// [`ResNet::forward`] with Burn's operations on every device (the path wgpu takes).
+    pub fn forward_burn(&self, images: Tensor<4>) -> Tensor<4> {
         let x = relu(self.bn1.forward_after(&self.conv1, images));
         let x = self.maxpool.forward(x);
         [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
             .into_iter()
             .flatten()
             .fold(x, |x, block| block.forward(x))
+    }
+
+    /// Drop the packed CPU copy of the weights, so that the next CPU forward pass packs the
+    /// current ones. Needed only after assigning to the module's fields directly: loading
+    /// weights and `Module::map` already do it.
+    pub fn reset_cpu_plan(&mut self) {
+        self.cpu_plan = CpuPlan::default();
     }
 
     /// [`ResNet::forward`] after checking the input: errors with

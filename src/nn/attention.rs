@@ -17,7 +17,7 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Device, Tensor};
+use burn::tensor::{Bool, Device, Tensor, TensorData};
 
 use crate::error::HoiclipError;
 type Res<T> = std::result::Result<T, HoiclipError>;
@@ -137,6 +137,11 @@ impl TorchMultiheadAttention {
         v: Tensor<3>,
         masks: &AttentionMasks,
     ) -> Tensor<3> {
+        if crate::nn::cpu::use_kernels(&q.device())
+            && let Some(context) = self.attend_on_host(&q, &k, &v, masks)
+        {
+            return self.out_proj.forward(context);
+        }
         let [batch, n_q, d] = q.dims();
         let n_k = k.dims()[1];
         let heads = self.n_heads;
@@ -164,5 +169,62 @@ impl TorchMultiheadAttention {
         let context = attention(q, k, v, mask, bias, options);
         let context = context.swap_dims(1, 2).reshape([batch, n_q, d]);
         self.out_proj.forward(context)
+    }
+
+    /// The attention core (before `out_proj`) with the CPU kernel
+    /// ([`crate::nn::cpu::multi_head_attention`]), reading the projected `q`, `k`, `v`
+    /// (`[batch, tokens, d]`) and the masks to the host. `None` (then the Burn path runs)
+    /// when the shapes do not fit together or a tensor cannot be read.
+    fn attend_on_host(
+        &self,
+        q: &Tensor<3>,
+        k: &Tensor<3>,
+        v: &Tensor<3>,
+        masks: &AttentionMasks,
+    ) -> Option<Tensor<3>> {
+        use crate::nn::cpu::{AttentionMask, AttentionShape, host_values, multi_head_attention};
+        let [batch, queries, width] = q.dims();
+        let keys = k.dims()[1];
+        if k.dims() != [batch, keys, width] || v.dims() != [batch, keys, width] {
+            return None;
+        }
+        let key_padding: Option<Vec<bool>> = match &masks.key_padding {
+            Some(padding) if padding.dims() == [batch, keys] => {
+                Some(padding.clone().into_data().iter::<bool>().collect())
+            }
+            Some(_) => return None,
+            None => None,
+        };
+        let additive = match &masks.additive {
+            Some(additive) if additive.dims() == [queries, keys] => {
+                Some(host_values(additive.clone()).ok()?)
+            }
+            Some(_) => return None,
+            None => None,
+        };
+        let shape = AttentionShape {
+            batch,
+            queries,
+            keys,
+            width,
+            heads: self.n_heads,
+        };
+        let mask = AttentionMask {
+            key_padding: key_padding.as_deref(),
+            additive: additive.as_deref(),
+            causal: masks.causal,
+        };
+        let context = multi_head_attention(
+            &host_values(q.clone()).ok()?,
+            &host_values(k.clone()).ok()?,
+            &host_values(v.clone()).ok()?,
+            shape,
+            mask,
+        )
+        .ok()?;
+        Some(Tensor::from_data(
+            TensorData::new(context, [batch, queries, width]),
+            &q.device(),
+        ))
     }
 }

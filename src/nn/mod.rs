@@ -4,9 +4,11 @@
 //!   semantics (packed in-projection, masks), reused by CLIP, the DETR transformer and the
 //!   HOICLIP decoders.
 //! - [`activation`]: QuickGELU (CLIP's activation).
+//! - [`cpu`]: channels-last CPU kernels (convolution, max pool) for CPU devices.
 
 pub mod activation;
 pub mod attention;
+pub mod cpu;
 
 pub use activation::quick_gelu;
 pub use attention::{AttentionMasks, TorchMultiheadAttention, TorchMultiheadAttentionConfig};
