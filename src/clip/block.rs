@@ -1,8 +1,9 @@
 //! CLIP's pre-norm residual attention block and the block stack (`Transformer`).
 
+use crate::nn::Linear;
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::{Device, Tensor};
 
 use crate::error::HoiclipError;
@@ -39,8 +40,8 @@ impl ClipTransformerConfig {
                 ln_2: LayerNormConfig::new(d)
                     .with_epsilon(CLIP_LAYER_NORM_EPS)
                     .init(device),
-                c_fc: LinearConfig::new(d, 4 * d).init(device),
-                c_proj: LinearConfig::new(4 * d, d).init(device),
+                c_fc: Linear::init(d, 4 * d, true, device),
+                c_proj: Linear::init(4 * d, d, true, device),
             })
             .collect();
         ClipTransformer { blocks }

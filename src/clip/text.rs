@@ -1,7 +1,8 @@
 //! CLIP's text transformer.
 
+use crate::nn::Linear;
 use burn::module::{Module, Param};
-use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::block::{CLIP_LAYER_NORM_EPS, ClipTransformer, ClipTransformerConfig};
@@ -47,9 +48,7 @@ impl TextConfig {
             ln_final: LayerNormConfig::new(w)
                 .with_epsilon(CLIP_LAYER_NORM_EPS)
                 .init(device),
-            text_projection: LinearConfig::new(w, self.output_dim)
-                .with_bias(false)
-                .init(device),
+            text_projection: Linear::init(w, self.output_dim, false, device),
             context_length: self.context_length,
             vocab_size: self.vocab_size,
         }

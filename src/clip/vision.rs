@@ -1,8 +1,9 @@
 //! CLIP's vision transformer, returning both the projected image embedding and the token map.
 
+use crate::nn::Linear;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{LayerNorm, LayerNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 
 use super::block::{CLIP_LAYER_NORM_EPS, ClipTransformer, ClipTransformerConfig};
@@ -61,9 +62,7 @@ impl VisionConfig {
             ln_post: LayerNormConfig::new(w)
                 .with_epsilon(CLIP_LAYER_NORM_EPS)
                 .init(device),
-            proj: LinearConfig::new(w, self.output_dim)
-                .with_bias(false)
-                .init(device),
+            proj: Linear::init(w, self.output_dim, false, device),
             image_resolution: self.image_resolution,
         }
     }

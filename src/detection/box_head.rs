@@ -1,8 +1,9 @@
 //! Box heads (DETR's `MLP`: Linear layers with ReLU between, sigmoid after) and box
 //! conversions.
 
+use crate::nn::Linear;
 use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
+
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
@@ -26,7 +27,7 @@ impl Mlp {
             .map(|i| {
                 let d_in = if i == 0 { input } else { hidden };
                 let d_out = if i + 1 == n { output } else { hidden };
-                LinearConfig::new(d_in, d_out).init(device)
+                Linear::init(d_in, d_out, true, device)
             })
             .collect();
         Self { layers }

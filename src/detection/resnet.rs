@@ -26,8 +26,9 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
-use super::resnet_cpu::CpuPlan;
+use super::resnet_cpu::CpuResNet;
 use crate::error::HoiclipError;
+use crate::nn::cpu::CpuPlan;
 use crate::weights::{WeightLoader, WeightMap};
 
 type Res<T> = std::result::Result<T, HoiclipError>;
@@ -383,7 +384,7 @@ pub struct ResNet {
     /// The backbone packed for the CPU kernels (built on the first forward pass on a CPU
     /// device; see [`CpuPlan`]). After replacing a layer or parameter by assigning to a
     /// field, call [`ResNet::reset_cpu_plan`].
-    pub cpu_plan: CpuPlan,
+    pub cpu_plan: CpuPlan<CpuResNet>,
 }
 
 impl ResNet {
@@ -487,12 +488,15 @@ impl ResNet {
     /// stem conv gives `⌊(n − 1) / 2⌋ + 1`, the max pool and each stride-2 layer again
     /// `⌊(n − 1) / 2⌋ + 1` (so 800 → 25, 1066 → 34, 1201 → 38).
     ///
-    /// On a CPU device (flex, ndarray) the CPU kernels run ([`CpuResNet`](super::resnet_cpu::CpuResNet)), elsewhere Burn's
+    /// On a CPU device (flex, ndarray) the CPU kernels run ([`CpuResNet`]), elsewhere Burn's
     /// operations ([`ResNet::forward_burn`]); both compute the same function.
     ///
     /// The input is not checked (see [`ResNet::try_forward`]).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
-        match self.cpu_plan.get(self, &images.device()) {
+        let plan = self
+            .cpu_plan
+            .get_or_build(&images.device(), || CpuResNet::from_resnet(self));
+        match plan {
             Ok(Some(plan)) => match plan.forward(images.clone()) {
                 Ok(features) => features,
                 // Only an input the convolutions reject (too small for a kernel) gets here:

@@ -1,21 +1,17 @@
 //! [`CpuResNet`]: the [`ResNet`] backbone prepared for the CPU kernels of
 //! [`crate::nn::cpu`] (channels-last, frozen batch norms applied in each convolution's
-//! epilogue, weights packed once), and [`CpuPlan`], the slot in [`ResNet`] that holds it.
+//! epilogue, weights packed once), held in [`ResNet::cpu_plan`].
 //!
 //! [`ResNet::forward`] uses it whenever its input lives on a CPU backend (flex, ndarray):
 //! the whole backbone then runs on host memory, from the NCHW input tensor to the `layer4`
 //! tensor, with the same arithmetic as the Burn path (PyTorch's order: dot product, batch
 //! norm, residual, ReLU).
 
-use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Mutex;
 
-use burn::module::{
-    Content, Devices, Module, ModuleDisplay, ModuleDisplayDefault, ModuleMapper, ModuleVisitor,
-};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 
 use super::resnet::{FROZEN_BN_EPS, FrozenBatchNorm2d, ResNet};
 use crate::error::{HoiclipError, Result};
@@ -191,23 +187,23 @@ impl CpuResNet {
             residual: None,
             relu: true,
         };
-        let stem = self.stem.forward(images, relu, ws)?;
+        let stem = self.stem.forward(images.view(), relu, ws)?;
         let [kernel, stride, padding] = self.pool;
         let mut x = max_pool2d(&stem, kernel, stride, padding, ws)?;
         ws.recycle(stem);
         for block in &self.blocks {
             let shortcut = match &block.downsample {
-                Some(conv) => Some(conv.forward(&x, Epilogue::default(), ws)?),
+                Some(conv) => Some(conv.forward(x.view(), Epilogue::default(), ws)?),
                 None => None,
             };
-            let t1 = block.conv1.forward(&x, relu, ws)?;
-            let t2 = block.conv2.forward(&t1, relu, ws)?;
+            let t1 = block.conv1.forward(x.view(), relu, ws)?;
+            let t2 = block.conv2.forward(t1.view(), relu, ws)?;
             ws.recycle(t1);
             let identity = shortcut.as_ref().unwrap_or(&x);
             let out = block.conv3.forward(
-                &t2,
+                t2.view(),
                 Epilogue {
-                    residual: Some(identity),
+                    residual: Some(identity.view()),
                     relu: true,
                 },
                 ws,
@@ -229,84 +225,3 @@ impl CpuResNet {
         Ok(self.forward_map(&input)?.to_tensor(&device))
     }
 }
-
-/// Where a [`ResNet`] keeps its [`CpuResNet`]: built on the first forward pass on a CPU
-/// device, shared by clones of the module, and dropped whenever the module's parameters are
-/// mapped (loading weights, `Module::map`, `to_device`, `fork`), so that it never outlives
-/// the weights it was packed from. The CPU kernels are turned off for the whole process
-/// with [`crate::nn::cpu::set_kernels_enabled`].
-#[derive(Clone, Default)]
-pub struct CpuPlan {
-    plan: Arc<OnceLock<Option<Arc<CpuResNet>>>>,
-}
-
-impl fmt::Debug for CpuPlan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.plan.get() {
-            None => "not built",
-            Some(None) => "unsupported layers",
-            Some(Some(_)) => "built",
-        };
-        f.debug_struct("CpuPlan").field("plan", &state).finish()
-    }
-}
-
-impl CpuPlan {
-    /// The plan for `resnet` if the kernels apply to `device`: built on first use.
-    pub(crate) fn get(&self, resnet: &ResNet, device: &Device) -> Result<Option<Arc<CpuResNet>>> {
-        if !crate::nn::cpu::use_kernels(device) {
-            return Ok(None);
-        }
-        if let Some(plan) = self.plan.get() {
-            return Ok(plan.clone());
-        }
-        let built = CpuResNet::from_resnet(resnet)?.map(Arc::new);
-        // Another thread may have built it meanwhile; either copy is the same.
-        Ok(self.plan.get_or_init(|| built).clone())
-    }
-
-    /// An empty slot.
-    fn emptied(&self) -> Self {
-        Self::default()
-    }
-}
-
-impl Module for CpuPlan {
-    fn collect_devices(&self, devices: Devices) -> Devices {
-        devices
-    }
-
-    fn fork(self, _device: &Device) -> Self {
-        self.emptied()
-    }
-
-    fn to_device(self, _device: &Device) -> Self {
-        self.emptied()
-    }
-
-    fn train(self) -> Self {
-        self
-    }
-
-    fn valid(&self) -> Self {
-        self.clone()
-    }
-
-    fn materialize(self) -> Self {
-        self
-    }
-
-    fn visit<V: ModuleVisitor>(&self, _visitor: &mut V) {}
-
-    fn map<M: ModuleMapper>(self, _mapper: &mut M) -> Self {
-        self.emptied()
-    }
-}
-
-impl ModuleDisplayDefault for CpuPlan {
-    fn content(&self, content: Content) -> Option<Content> {
-        content.add_formatted(&format!("{self:?}")).optional()
-    }
-}
-
-impl ModuleDisplay for CpuPlan {}

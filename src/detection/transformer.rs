@@ -10,9 +10,10 @@
 //! - the instance decoder applies its one final `norm` to every layer's output
 //!   (`return_intermediate_dec = True`).
 
+use crate::nn::Linear;
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
@@ -48,8 +49,8 @@ impl DetrLayerConfig {
         let d = self.d_model;
         EncoderLayer {
             self_attn: TorchMultiheadAttentionConfig::new(d, self.n_heads).init(device),
-            linear1: LinearConfig::new(d, self.dim_feedforward).init(device),
-            linear2: LinearConfig::new(self.dim_feedforward, d).init(device),
+            linear1: Linear::init(d, self.dim_feedforward, true, device),
+            linear2: Linear::init(self.dim_feedforward, d, true, device),
             norm1: norm(d, device),
             norm2: norm(d, device),
         }
@@ -61,8 +62,8 @@ impl DetrLayerConfig {
         DecoderLayer {
             self_attn: TorchMultiheadAttentionConfig::new(d, self.n_heads).init(device),
             multihead_attn: TorchMultiheadAttentionConfig::new(d, self.n_heads).init(device),
-            linear1: LinearConfig::new(d, self.dim_feedforward).init(device),
-            linear2: LinearConfig::new(self.dim_feedforward, d).init(device),
+            linear1: Linear::init(d, self.dim_feedforward, true, device),
+            linear2: Linear::init(self.dim_feedforward, d, true, device),
             norm1: norm(d, device),
             norm2: norm(d, device),
             norm3: norm(d, device),

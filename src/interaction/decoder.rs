@@ -16,9 +16,10 @@
 //!
 //! The caller multiplies the result by CLIP's `visual.proj`.
 
+use crate::nn::Linear;
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
@@ -66,9 +67,9 @@ impl InteractionDecoderConfig {
     pub fn init(&self, device: &Device) -> InteractionDecoder {
         let c = self.clip_dim;
         InteractionDecoder {
-            queries2spacial_proj: LinearConfig::new(self.d_model, c).init(device),
+            queries2spacial_proj: Linear::init(self.d_model, c, true, device),
             queries2spacial_proj_norm: norm(c, device),
-            obj_class_fc: LinearConfig::new(self.d_model, c).init(device),
+            obj_class_fc: Linear::init(self.d_model, c, true, device),
             obj_class_ln: norm(c, device),
             layers: (0..self.layers)
                 .map(|_| FusionLayer {

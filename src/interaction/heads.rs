@@ -11,8 +11,9 @@
 //!   `obj_class_fc` the model-level Linear + LayerNorm (not the transformer's memory
 //!   projection of the same name).
 
+use crate::nn::Linear;
 use burn::module::{Module, Param};
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::{Device, Tensor};
 
 use crate::clip::l2_normalize;
@@ -56,26 +57,20 @@ impl HeadsConfig {
         let e = self.clip_embed_dim;
         let zeros1 = || Param::from_tensor(Tensor::zeros([1], device));
         HoiHeads {
-            visual_projection: LinearConfig::new(e, self.hoi_classes)
-                .with_bias(self.visual_bias)
-                .init(device),
+            visual_projection: Linear::init(e, self.hoi_classes, self.visual_bias, device),
             eval_visual_projection: self
                 .eval_hoi_classes
-                .map(|n| LinearConfig::new(e, n).with_bias(false).init(device)),
+                .map(|n| Linear::init(e, n, false, device)),
             inter2verb: Mlp::init(e, e / 2, e, 3, device),
-            verb_projection: LinearConfig::new(e, self.verbs)
-                .with_bias(false)
-                .init(device),
+            verb_projection: Linear::init(e, self.verbs, false, device),
             verb2hoi: Param::from_tensor(Tensor::zeros([self.verbs, self.hoi_classes], device)),
             verb2hoi_eval: self
                 .eval_hoi_classes
                 .map(|n| Param::from_tensor(Tensor::zeros([self.verbs, n], device))),
             logit_scale: zeros1(),
-            obj_class_fc: LinearConfig::new(self.hidden_dim, e).init(device),
+            obj_class_fc: Linear::init(self.hidden_dim, e, true, device),
             obj_class_ln: LayerNormConfig::new(e).init(device),
-            obj_visual_projection: LinearConfig::new(e, self.object_classes)
-                .with_bias(self.object_bias)
-                .init(device),
+            obj_visual_projection: Linear::init(e, self.object_classes, self.object_bias, device),
             obj_logit_scale: zeros1(),
             verb_weight,
         }

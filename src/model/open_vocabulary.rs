@@ -21,8 +21,8 @@
 //! learned to localise). Zero-shot checkpoints use their evaluation classifier as the source
 //! of trained rows.
 
+use crate::nn::Linear;
 use burn::module::Param;
-use burn::nn::Linear;
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -235,15 +235,17 @@ impl HoiclipModel {
 
         let n = classes.len();
         let o = obj_columns.len();
-        let linear = |w: Vec<f32>, b: Vec<f32>, cols: usize| Linear {
-            weight: Param::from_tensor(Tensor::from_data(
-                TensorData::new(w, [embed, cols]),
-                &device,
-            )),
-            bias: Some(Param::from_tensor(Tensor::from_data(
-                TensorData::new(b, [cols]),
-                &device,
-            ))),
+        let linear = |w: Vec<f32>, b: Vec<f32>, cols: usize| {
+            Linear::from_params(
+                Param::from_tensor(Tensor::from_data(
+                    TensorData::new(w, [embed, cols]),
+                    &device,
+                )),
+                Some(Param::from_tensor(Tensor::from_data(
+                    TensorData::new(b, [cols]),
+                    &device,
+                ))),
+            )
         };
         self.heads.visual_projection = linear(from_columns(&hoi_columns, embed), hoi_bias, n);
         self.heads.verb2hoi = Param::from_tensor(Tensor::from_data(

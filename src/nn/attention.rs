@@ -12,9 +12,10 @@
 //! after the query's position. A query whose every key is hidden gets a zero output (PyTorch
 //! would produce NaN); no HOICLIP input produces such a row.
 
+use crate::nn::Linear;
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
+
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Tensor, TensorData};
@@ -36,7 +37,7 @@ impl TorchMultiheadAttentionConfig {
     /// A randomly initialised module (weights are initialised lazily, so building a model
     /// skeleton to load weights into is cheap).
     pub fn init(&self, device: &Device) -> TorchMultiheadAttention {
-        let linear = || LinearConfig::new(self.d_model, self.d_model).init(device);
+        let linear = || Linear::init(self.d_model, self.d_model, true, device);
         TorchMultiheadAttention {
             query: linear(),
             key: linear(),
@@ -137,11 +138,14 @@ impl TorchMultiheadAttention {
         v: Tensor<3>,
         masks: &AttentionMasks,
     ) -> Tensor<3> {
-        if crate::nn::cpu::use_kernels(&q.device())
-            && let Some(context) = self.attend_on_host(&q, &k, &v, masks)
-        {
-            return self.out_proj.forward(context);
-        }
+        let (q, k, v) = if crate::nn::cpu::use_kernels(&q.device()) {
+            match self.attend_on_host(q, k, v, masks) {
+                Ok(context) => return self.out_proj.forward(context),
+                Err(operands) => *operands,
+            }
+        } else {
+            (q, k, v)
+        };
         let [batch, n_q, d] = q.dims();
         let n_k = k.dims()[1];
         let heads = self.n_heads;
@@ -173,33 +177,37 @@ impl TorchMultiheadAttention {
 
     /// The attention core (before `out_proj`) with the CPU kernel
     /// ([`crate::nn::cpu::multi_head_attention`]), reading the projected `q`, `k`, `v`
-    /// (`[batch, tokens, d]`) and the masks to the host. `None` (then the Burn path runs)
-    /// when the shapes do not fit together or a tensor cannot be read.
+    /// (`[batch, tokens, d]`) in place and the masks to the host. The operands come back
+    /// (then the Burn path runs) when the shapes do not fit together or a tensor is not
+    /// float32.
     fn attend_on_host(
         &self,
-        q: &Tensor<3>,
-        k: &Tensor<3>,
-        v: &Tensor<3>,
+        q: Tensor<3>,
+        k: Tensor<3>,
+        v: Tensor<3>,
         masks: &AttentionMasks,
-    ) -> Option<Tensor<3>> {
+    ) -> std::result::Result<Tensor<3>, Box<(Tensor<3>, Tensor<3>, Tensor<3>)>> {
         use crate::nn::cpu::{AttentionMask, AttentionShape, host_values, multi_head_attention};
         let [batch, queries, width] = q.dims();
         let keys = k.dims()[1];
         if k.dims() != [batch, keys, width] || v.dims() != [batch, keys, width] {
-            return None;
+            return Err(Box::new((q, k, v)));
         }
         let key_padding: Option<Vec<bool>> = match &masks.key_padding {
             Some(padding) if padding.dims() == [batch, keys] => {
                 Some(padding.clone().into_data().iter::<bool>().collect())
             }
-            Some(_) => return None,
+            Some(_) => return Err(Box::new((q, k, v))),
             None => None,
         };
         let additive = match &masks.additive {
             Some(additive) if additive.dims() == [queries, keys] => {
-                Some(host_values(additive.clone()).ok()?)
+                match host_values(additive.clone()) {
+                    Ok(values) => Some(values),
+                    Err(_) => return Err(Box::new((q, k, v))),
+                }
             }
-            Some(_) => return None,
+            Some(_) => return Err(Box::new((q, k, v))),
             None => None,
         };
         let shape = AttentionShape {
@@ -214,17 +222,22 @@ impl TorchMultiheadAttention {
             additive: additive.as_deref(),
             causal: masks.causal,
         };
-        let context = multi_head_attention(
-            &host_values(q.clone()).ok()?,
-            &host_values(k.clone()).ok()?,
-            &host_values(v.clone()).ok()?,
-            shape,
-            mask,
-        )
-        .ok()?;
-        Some(Tensor::from_data(
-            TensorData::new(context, [batch, queries, width]),
-            &q.device(),
-        ))
+        let device = q.device();
+        let (q, k, v) = (q.into_data(), k.into_data(), v.into_data());
+        let context = match (q.as_slice(), k.as_slice(), v.as_slice()) {
+            (Ok(q), Ok(k), Ok(v)) => multi_head_attention(q, k, v, shape, mask).ok(),
+            _ => None,
+        };
+        match context {
+            Some(context) => Ok(Tensor::from_data(
+                TensorData::new(context, [batch, queries, width]),
+                &device,
+            )),
+            None => Err(Box::new((
+                Tensor::from_data(q, &device),
+                Tensor::from_data(k, &device),
+                Tensor::from_data(v, &device),
+            ))),
+        }
     }
 }

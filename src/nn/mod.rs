@@ -4,11 +4,14 @@
 //!   semantics (packed in-projection, masks), reused by CLIP, the DETR transformer and the
 //!   HOICLIP decoders.
 //! - [`activation`]: QuickGELU (CLIP's activation).
+//! - [`linear`]: [`Linear`], Burn's linear layer on the CPU kernels where they apply.
 //! - [`cpu`]: channels-last CPU kernels (convolution, max pool) for CPU devices.
 
 pub mod activation;
 pub mod attention;
 pub mod cpu;
+pub mod linear;
 
 pub use activation::quick_gelu;
 pub use attention::{AttentionMasks, TorchMultiheadAttention, TorchMultiheadAttentionConfig};
+pub use linear::Linear;

@@ -1,10 +1,11 @@
 //! [`WeightLoader`]: hands tensors of a [`WeightMap`] to modules, checking shapes.
 
+use crate::nn::Linear;
 use std::collections::BTreeSet;
 
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, PaddingConfig2d};
+use burn::nn::{LayerNorm, LayerNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::WeightMap;
@@ -237,13 +238,13 @@ fn linear_from(
     bias: Option<Param<Tensor<1>>>,
     device: &Device,
 ) -> Linear {
-    Linear {
-        weight: Param::from_tensor(Tensor::from_data(
+    Linear::from_params(
+        Param::from_tensor(Tensor::from_data(
             TensorData::new(weight_in_out, [d_in, d_out]),
             device,
         )),
         bias,
-    }
+    )
 }
 
 /// A [`Linear`] from a `[d_in, d_out]` row-major weight and an optional bias.

@@ -18,7 +18,7 @@ use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 use super::conv_avx2;
-use super::feature_map::FeatureMap;
+use super::feature_map::{FeatureMap, MapView};
 use super::workspace::Workspace;
 use crate::error::{HoiclipError, Result};
 
@@ -27,7 +27,7 @@ use crate::error::{HoiclipError, Result};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Epilogue<'a> {
     /// A map of the output's shape added after the affine map (a residual connection).
-    pub residual: Option<&'a FeatureMap>,
+    pub residual: Option<MapView<'a>>,
     /// Apply ReLU last (`NaN` stays `NaN`, as in PyTorch).
     pub relu: bool,
 }
@@ -175,33 +175,97 @@ impl PackedConv2d {
             }
         }
         let k = kernel_h * kernel_w * c_in;
-        let mut packed = vec![0.0f32; k * c_out];
+        let mut rows = vec![0.0f32; k * c_out];
         for co in 0..c_out {
             for ci in 0..c_in {
                 for ky in 0..kernel_h {
                     for kx in 0..kernel_w {
                         let row = (ky * kernel_w + kx) * c_in + ci;
-                        packed[row * c_out + co] =
+                        rows[row * c_out + co] =
                             weight[((co * c_in + ci) * kernel_h + ky) * kernel_w + kx];
                     }
                 }
             }
         }
-        let weight = match kernel_path {
-            ConvKernel::Portable => packed,
-            ConvKernel::Avx2Fma => conv_avx2::pack_panels(&packed, k, c_out),
+        Ok(Self::from_rows(
+            kernel_path,
+            rows,
+            [c_in, c_out],
+            [kernel_h, kernel_w],
+            stride,
+            padding,
+            scale,
+            shift,
+        ))
+    }
+
+    /// A linear layer `y = x · weight + bias` as a 1×1 convolution: `weight_in_out` is
+    /// `[d_in, d_out]` row-major (Burn's `Linear` layout), `bias` `[d_out]`; rows of the
+    /// input map are the vectors. Errors as [`PackedConv2d::from_torch_layout`].
+    pub fn linear(
+        weight_in_out: &[f32],
+        d_in: usize,
+        d_out: usize,
+        bias: Option<Vec<f32>>,
+    ) -> Result<Self> {
+        if d_in == 0 || d_out == 0 {
+            return Err(HoiclipError::Config(format!(
+                "linear layer [{d_in}, {d_out}]: every size must be non-zero"
+            )));
+        }
+        let length_error = |what: &str, expected: usize, found: usize| HoiclipError::InputShape {
+            name: format!("linear {what}"),
+            expected: format!("{expected} values for [{d_in}, {d_out}]"),
+            found: vec![found],
         };
-        Ok(Self {
+        if weight_in_out.len() != d_in * d_out {
+            return Err(length_error("weight", d_in * d_out, weight_in_out.len()));
+        }
+        if let Some(bias) = &bias
+            && bias.len() != d_out
+        {
+            return Err(length_error("bias", d_out, bias.len()));
+        }
+        Ok(Self::from_rows(
+            ConvKernel::best(),
+            weight_in_out.to_vec(),
+            [d_in, d_out],
+            [1, 1],
+            [1, 1],
+            Padding::default(),
+            None,
+            bias,
+        ))
+    }
+
+    /// From checked weights `[k, c_out]` (row `(ky · kernel_w + kx) · c_in + ci`).
+    #[allow(clippy::too_many_arguments)]
+    fn from_rows(
+        kernel_path: ConvKernel,
+        rows: Vec<f32>,
+        [c_in, c_out]: [usize; 2],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: Padding,
+        scale: Option<Vec<f32>>,
+        shift: Option<Vec<f32>>,
+    ) -> Self {
+        let k = kernel[0] * kernel[1] * c_in;
+        let weight = match kernel_path {
+            ConvKernel::Portable => rows,
+            ConvKernel::Avx2Fma => conv_avx2::pack_panels(&rows, k, c_out),
+        };
+        Self {
             c_in,
             c_out,
-            kernel: [kernel_h, kernel_w],
+            kernel,
             stride,
             padding,
             weight,
             kernel_path,
             scale: scale.map(|s| conv_avx2::pad_to_panels(&s)),
             shift: conv_avx2::pad_to_panels(&shift.unwrap_or_else(|| vec![0.0; c_out])),
-        })
+        }
     }
 
     /// Input channels.
@@ -254,7 +318,7 @@ impl PackedConv2d {
     /// not the output's.
     pub fn forward(
         &self,
-        input: &FeatureMap,
+        input: MapView<'_>,
         epilogue: Epilogue<'_>,
         workspace: &mut Workspace,
     ) -> Result<FeatureMap> {
@@ -265,7 +329,17 @@ impl PackedConv2d {
                 found,
             })
         };
-        let input_dims = vec![input.batch, input.height, input.width, input.channels];
+        let input_dims = input.dims().to_vec();
+        if input.data.len() != input.pixels() * input.channels {
+            return shape_error(
+                "convolution input",
+                format!(
+                    "{} values for {input_dims:?}",
+                    input.pixels() * input.channels
+                ),
+                vec![input.data.len()],
+            );
+        }
         if input.channels != self.c_in {
             return shape_error(
                 "convolution input",
@@ -285,13 +359,8 @@ impl PackedConv2d {
         };
         let out_dims = [input.batch, out_h, out_w, self.c_out];
         if let Some(residual) = epilogue.residual {
-            let found = [
-                residual.batch,
-                residual.height,
-                residual.width,
-                residual.channels,
-            ];
-            if found != out_dims {
+            let found = residual.dims();
+            if found != out_dims || residual.data.len() != residual.pixels() * residual.channels {
                 return shape_error("residual", format!("{out_dims:?}"), found.to_vec());
             }
         }
@@ -327,7 +396,7 @@ impl PackedConv2d {
     /// operand × the packed weights.
     fn tile_product(
         &self,
-        input: &FeatureMap,
+        input: MapView<'_>,
         out_size: (usize, usize),
         first: usize,
         out_tile: &mut [f32],
@@ -393,7 +462,7 @@ impl PackedConv2d {
     /// output pixels `first..first + rows`, zeros where they reach into the padding.
     fn im2col(
         &self,
-        input: &FeatureMap,
+        input: MapView<'_>,
         (out_h, out_w): (usize, usize),
         first: usize,
         columns: &mut [f32],
@@ -587,7 +656,7 @@ mod tests {
                 let mut ws = Workspace::default();
                 let out = conv
                     .forward(
-                        &input,
+                        input.view(),
                         Epilogue {
                             residual: None,
                             relu,
@@ -638,9 +707,9 @@ mod tests {
             let mut ws = Workspace::default();
             let out = conv
                 .forward(
-                    &input,
+                    input.view(),
                     Epilogue {
-                        residual: Some(&residual),
+                        residual: Some(residual.view()),
                         relu: true,
                     },
                     &mut ws,
@@ -674,21 +743,21 @@ mod tests {
         let mut ws = Workspace::default();
         let wrong_channels = FeatureMap::new(vec![0.0; 16], 1, 4, 4, 1).unwrap();
         assert!(
-            conv.forward(&wrong_channels, Epilogue::default(), &mut ws)
+            conv.forward(wrong_channels.view(), Epilogue::default(), &mut ws)
                 .is_err()
         );
         let too_small = FeatureMap::new(vec![0.0; 12], 1, 2, 2, 3).unwrap();
         assert!(
-            conv.forward(&too_small, Epilogue::default(), &mut ws)
+            conv.forward(too_small.view(), Epilogue::default(), &mut ws)
                 .is_err()
         );
         let input = FeatureMap::new(vec![0.0; 48], 1, 4, 4, 3).unwrap();
         let wrong_residual = FeatureMap::new(vec![0.0; 8], 1, 4, 1, 2).unwrap();
         let epilogue = Epilogue {
-            residual: Some(&wrong_residual),
+            residual: Some(wrong_residual.view()),
             relu: false,
         };
-        assert!(conv.forward(&input, epilogue, &mut ws).is_err());
+        assert!(conv.forward(input.view(), epilogue, &mut ws).is_err());
         assert!(
             PackedConv2d::from_torch_layout(
                 &[0.0; 3],

@@ -24,7 +24,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use super::conv::{Epilogue, Padding};
-use super::feature_map::FeatureMap;
+use super::feature_map::MapView;
 
 /// Pixels per micro-kernel call (rows of the output block).
 pub const MR: usize = 6;
@@ -132,7 +132,7 @@ struct Layout {
 /// output and residual sizes).
 pub fn convolve(
     ops: &ConvOperands<'_>,
-    input: &FeatureMap,
+    input: MapView<'_>,
     out_size: (usize, usize),
     output: &mut [f32],
     epilogue: Epilogue<'_>,
@@ -222,7 +222,7 @@ fn tile_pixels(pixels: usize) -> usize {
 /// (`[rows][segments]`), building border, zero and im2col runs in `scratch.values`.
 fn prepare_rows(
     ops: &ConvOperands<'_>,
-    input: &FeatureMap,
+    input: MapView<'_>,
     (out_h, out_w): (usize, usize),
     layout: Layout,
     first: usize,
@@ -313,6 +313,7 @@ fn prepare_rows(
 /// c_out` values or more.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn tile_avx2(
     ops: &ConvOperands<'_>,
     layout: Layout,

@@ -22,7 +22,66 @@ pub struct FeatureMap {
     pub channels: usize,
 }
 
+/// A borrowed channels-last map: what the kernels read (a [`FeatureMap`]'s values, or a
+/// tensor's host values in place).
+#[derive(Clone, Copy, Debug)]
+pub struct MapView<'a> {
+    /// The values, `batch · height · width · channels` of them.
+    pub data: &'a [f32],
+    /// Images in the batch.
+    pub batch: usize,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// Channels.
+    pub channels: usize,
+}
+
+impl<'a> MapView<'a> {
+    /// `rows` vectors of `channels` values (`[1, 1, rows, channels]`): a matrix as a map,
+    /// for matrix products (a linear layer is a 1×1 convolution). Errors with
+    /// [`HoiclipError::InputShape`] when `data` is not `rows · channels` long.
+    pub fn rows(data: &'a [f32], rows: usize, channels: usize) -> Result<Self> {
+        if data.len() != rows * channels {
+            return Err(HoiclipError::InputShape {
+                name: "matrix".into(),
+                expected: format!("{} values for [{rows}, {channels}]", rows * channels),
+                found: vec![data.len()],
+            });
+        }
+        Ok(Self {
+            data,
+            batch: 1,
+            height: 1,
+            width: rows,
+            channels,
+        })
+    }
+
+    /// `[batch, height, width, channels]`.
+    pub fn dims(&self) -> [usize; 4] {
+        [self.batch, self.height, self.width, self.channels]
+    }
+
+    /// Pixels (`batch · height · width`).
+    pub fn pixels(&self) -> usize {
+        self.batch * self.height * self.width
+    }
+}
+
 impl FeatureMap {
+    /// A view of the map for the kernels.
+    pub fn view(&self) -> MapView<'_> {
+        MapView {
+            data: &self.data,
+            batch: self.batch,
+            height: self.height,
+            width: self.width,
+            channels: self.channels,
+        }
+    }
+
     /// A map over `data` (already channels-last). Errors with [`HoiclipError::InputShape`]
     /// when `data` does not hold `batch · height · width · channels` values.
     pub fn new(
@@ -109,7 +168,12 @@ impl FeatureMap {
     /// backend without a copy when the tensor is not shared).
     pub fn from_tensor(tensor: Tensor<4>) -> Result<Self> {
         let dims = tensor.dims();
-        Self::from_nchw(&super::host_values(tensor)?, dims)
+        let data = tensor.into_data();
+        let values = data.as_slice::<f32>().map_err(|e| HoiclipError::Backend {
+            backend: "host".into(),
+            reason: format!("cannot read a [batch, channels, height, width] map: {e:?}"),
+        })?;
+        Self::from_nchw(values, dims)
     }
 
     /// As a Burn tensor `[batch, channels, height, width]` on `device`.

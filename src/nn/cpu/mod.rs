@@ -11,10 +11,11 @@
 //! - [`feature_map`]: the channels-last map and its conversions to and from Burn tensors.
 //! - [`conv`]: [`PackedConv2d`], convolution + affine map + residual + ReLU.
 //! - [`conv_avx2`]: its AVX2 + FMA implicit-GEMM micro-kernel.
-//! - [`max_pool`]: [`max_pool2d`].
+//! - [`max_pool`]: [`max_pool2d`], max pooling with −∞ padding.
 //! - [`attention`]: [`multi_head_attention`], masks as `torch.nn.MultiheadAttention`'s.
 //! - [`math`]: a vectorisable `exp`.
 //! - [`workspace`]: [`Workspace`], buffers recycled within a forward pass.
+//! - [`plan`]: [`CpuPlan`], a module's packed weights, built on first use.
 
 pub mod attention;
 pub mod conv;
@@ -22,12 +23,14 @@ pub mod conv_avx2;
 pub mod feature_map;
 pub mod math;
 pub mod max_pool;
+pub mod plan;
 pub mod workspace;
 
 pub use attention::{AttentionMask, AttentionShape, multi_head_attention};
 pub use conv::{ConvKernel, Epilogue, PackedConv2d, Padding};
-pub use feature_map::FeatureMap;
+pub use feature_map::{FeatureMap, MapView};
 pub use max_pool::max_pool2d;
+pub use plan::CpuPlan;
 pub use workspace::Workspace;
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -88,12 +91,12 @@ pub fn use_kernels(device: &Device) -> bool {
     kernels_enabled() && !device.is_autodiff() && is_host_device(device)
 }
 
-/// A float tensor's values on the host (a copy unless the tensor is flex's and unshared).
+/// A float tensor's values on the host as f32 (a copy unless the tensor is flex's, f32 and
+/// unshared).
 pub fn host_values<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
     tensor
         .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
+        .try_into_vec_as::<f32>()
         .map_err(|e| HoiclipError::Backend {
             backend: "host".into(),
             reason: format!("cannot read a float tensor: {e:?}"),
