@@ -31,6 +31,8 @@
 //! - `--threads N` sets `RAYON_NUM_THREADS` (flex's and gemm's thread pool) before anything
 //!   starts a thread.
 //! - Peak memory is the process's `VmHWM` (Linux `/proc/self/status`).
+//! - `cpu_runs_s` / `cpu_median_s`: the process's CPU time per timed forward (Linux), which
+//!   time stolen by a virtual machine's host does not inflate.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -168,8 +170,13 @@ fn run(args: &Args) -> Res<Value> {
             first = false;
         }
         let mut runs = Vec::new();
+        let mut cpu = Vec::new();
         for _ in 0..args.runs {
+            let cpu_before = cpu_seconds();
             runs.push(timed_forward(&model, input)?);
+            if let (Some(after), Some(before)) = (cpu_seconds(), cpu_before) {
+                cpu.push(after - before);
+            }
         }
         if first && !runs.is_empty() {
             report.insert("first_forward_s".into(), json!(runs[0]));
@@ -180,6 +187,8 @@ fn run(args: &Args) -> Res<Value> {
             "warmup_s": warm,
             "runs_s": runs,
             "median_s": median(&runs),
+            "cpu_runs_s": cpu,
+            "cpu_median_s": median(&cpu),
         });
         if args.stages {
             entry["stages"] = stages(&model, input, args.runs.max(1))?;
@@ -413,6 +422,19 @@ fn wait4(t: Tensor<4>) -> Tensor<4> {
 }
 
 /// `VmHWM` (peak) or `VmRSS` (current) in MiB, from `/proc/self/status` (Linux).
+/// CPU time (user + system) of this process so far, from `/proc/self/stat` (Linux; 10 ms
+/// ticks). Unlike wall time it does not count time the host steals from a virtual machine,
+/// so it compares implementations on a noisy machine (it does count rayon's spin-waiting).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 fn rss_mb(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;

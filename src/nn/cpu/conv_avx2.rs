@@ -384,7 +384,7 @@ unsafe fn tile_avx2(
 /// The epilogue's operands for one panel: `scale`, `shift` at the panel's first channel,
 /// `residual` at the block's first pixel and the panel's first channel.
 #[derive(Clone, Copy)]
-struct Finish {
+pub(super) struct Finish {
     scale: Option<*const f32>,
     shift: *const f32,
     residual: Option<*const f32>,
@@ -415,7 +415,7 @@ impl Finish {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn micro_kernel(
+pub(super) unsafe fn micro_kernel(
     a: &[*const f32; MR],
     b: *const f32,
     kc: usize,

@@ -11,6 +11,7 @@
 //! - [`feature_map`]: the channels-last map and its conversions to and from Burn tensors.
 //! - [`conv`]: [`PackedConv2d`], convolution + affine map + residual + ReLU.
 //! - [`conv_avx2`]: its AVX2 + FMA implicit-GEMM micro-kernel.
+//! - [`winograd`]: Winograd F(2×2, 3×3) for its 3×3 stride-1 case on that micro-kernel.
 //! - [`max_pool`]: [`max_pool2d`], max pooling with −∞ padding.
 //! - [`attention`]: [`multi_head_attention`], masks as `torch.nn.MultiheadAttention`'s.
 //! - [`math`]: a vectorisable `exp`.
@@ -24,6 +25,7 @@ pub mod feature_map;
 pub mod math;
 pub mod max_pool;
 pub mod plan;
+pub mod winograd;
 pub mod workspace;
 
 pub use attention::{AttentionMask, AttentionShape, multi_head_attention};
