@@ -241,16 +241,16 @@ unsafe fn block_avx2(
                 let d: [[__m256; 4]; 4] =
                     std::array::from_fn(|a| std::array::from_fn(|col| load(a, col)));
                 // Rows: t0 = d0 − d2, t1 = d1 + d2, t2 = d2 − d1, t3 = d1 − d3.
-                let tr: [[__m256; 4]; 4] = std::array::from_fn(|col| {
-                    [
-                        _mm256_sub_ps(d[0][col], d[2][col]),
-                        _mm256_add_ps(d[1][col], d[2][col]),
-                        _mm256_sub_ps(d[2][col], d[1][col]),
-                        _mm256_sub_ps(d[1][col], d[3][col]),
-                    ]
+                let rows_t: [[__m256; 4]; 4] = std::array::from_fn(|a| {
+                    std::array::from_fn(|col| match a {
+                        0 => _mm256_sub_ps(d[0][col], d[2][col]),
+                        1 => _mm256_add_ps(d[1][col], d[2][col]),
+                        2 => _mm256_sub_ps(d[2][col], d[1][col]),
+                        _ => _mm256_sub_ps(d[1][col], d[3][col]),
+                    })
                 });
-                for a in 0..4 {
-                    let r = [tr[0][a], tr[1][a], tr[2][a], tr[3][a]];
+                // Columns, the same combinations.
+                for (a, r) in rows_t.iter().enumerate() {
                     let vals = [
                         _mm256_sub_ps(r[0], r[2]),
                         _mm256_add_ps(r[1], r[2]),
