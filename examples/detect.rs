@@ -278,7 +278,7 @@ fn draw_detections(image: &DynamicImage, detections: &[HoiDetection]) -> RgbImag
     let mut placed: Vec<(i32, i32)> = Vec::new();
     for (i, d) in detections.iter().enumerate() {
         let color = Rgb(PALETTE[i % PALETTE.len()]);
-        for b in [d.subject_box, d.object_box] {
+        for b in std::iter::once(d.subject_box).chain(d.object_box) {
             for t in 0..thickness {
                 let x0 = b[0].round() as i32 - t;
                 let y0 = b[1].round() as i32 - t;
@@ -288,12 +288,15 @@ fn draw_detections(image: &DynamicImage, detections: &[HoiDetection]) -> RgbImag
             }
         }
         let centre = |b: [f32; 4]| ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0);
-        draw_line_segment_mut(
-            &mut canvas,
-            centre(d.subject_box),
-            centre(d.object_box),
-            color,
-        );
+        // Object-less actions (V-COCO's `stand`, ...) have no object box to join.
+        if let Some(object_box) = d.object_box {
+            draw_line_segment_mut(
+                &mut canvas,
+                centre(d.subject_box),
+                centre(object_box),
+                color,
+            );
+        }
         let label = format!("{} {} {:.2}", d.verb_name, d.object_name, d.score);
         // Labels of pairs sharing a person box stack downwards instead of overwriting.
         let x = d.subject_box[0].max(0.0) as i32;

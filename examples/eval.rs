@@ -21,18 +21,40 @@
 //!     --checkpoint checkpoint_default.pth --output preds.jsonl --json report.json
 //! ```
 //!
-//! See `docs/evaluation.md` for the protocol and the file formats.
+//! V-COCO (`vcoco-run` / `vcoco-score`): per-pair records of a V-COCO checkpoint, scored with
+//! the authors' proxy (`test_vcoco.json`) and, given the official annotations, the official
+//! role AP (Scenario 1 and 2) and agent AP of `vsrl_eval.py`:
+//!
+//! ```text
+//! cargo run --release --example eval -- vcoco-run \
+//!     --images v-coco/coco/images/val2014 --annotations v-coco/annotations/test_vcoco.json \
+//!     --correct-mat v-coco/annotations/corre_vcoco.npy \
+//!     --vsrl v-coco/data/vcoco/vcoco_test.json \
+//!     --coco v-coco/data/instances_vcoco_all_2014.json \
+//!     --split-ids v-coco/data/splits/vcoco_test.ids \
+//!     --checkpoint checkpoint_vcoco.pth --output vcoco_pairs.jsonl --json vcoco_report.json
+//! ```
+//!
+//! See `docs/evaluation.md` for the protocols and the file formats.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hoiclip::eval::vcoco::official::{
+    self as vcoco_official, VCOCO_IOU_THRESHOLD, VcocoDetections, VcocoGroundTruth,
+};
+use hoiclip::eval::vcoco::pairs::{VcocoPairRecord, image_id_of_file_name};
+use hoiclip::eval::vcoco::proxy::{self as vcoco_proxy, VCOCO_MAX_HOIS};
+use hoiclip::eval::vcoco::{VcocoAnnotations, VcocoCorrectMat, VcocoPredictions};
 use hoiclip::eval::{
     CategoryMeaning, CorrectMat, DetectionRun, EvalReport, Evaluator, HicoAnnotations,
     OfficialMode, OfficialOptions, Predictions, ProxyOptions, RareSplit, RunProgress,
     ZeroShotSplit,
 };
+use hoiclip::model::{HoiDataset, ZeroShotType};
 use hoiclip::postprocess::TripletNmsParams;
+use hoiclip::postprocess::VerbObjectMask;
 use hoiclip::{HoiDetector, HoiclipError};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -78,6 +100,66 @@ enum Command {
         #[command(flatten)]
         score: ScoreArgs,
     },
+    /// V-COCO: run a V-COCO checkpoint over the test images (resumable per-pair records),
+    /// then score.
+    VcocoRun {
+        /// Folder holding the test images (`file_name` of test_vcoco.json).
+        #[arg(long)]
+        images: PathBuf,
+        /// HOICLIP V-COCO checkpoint.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Backend / device: flex, ndarray or wgpu.
+        #[arg(long, default_value = "flex")]
+        device: String,
+        /// Per-pair records output (JSON lines, appended; an existing file is resumed).
+        #[arg(long, default_value = "vcoco_pairs.jsonl")]
+        output: PathBuf,
+        /// Images per detector call.
+        #[arg(long, default_value_t = 1)]
+        batch_size: usize,
+        /// Top-k of the training-free enhancement; 0 turns it off.
+        #[arg(long, default_value_t = 10)]
+        enhancement_top_k: usize,
+        #[command(flatten)]
+        score: VcocoScoreArgs,
+    },
+    /// V-COCO: score per-pair records (`vcoco-run`'s output).
+    VcocoScore {
+        /// Per-pair records (JSON lines).
+        #[arg(long)]
+        predictions: PathBuf,
+        #[command(flatten)]
+        score: VcocoScoreArgs,
+    },
+}
+
+/// What the V-COCO commands score against.
+#[derive(Args, Debug)]
+struct VcocoScoreArgs {
+    /// The authors' processed test set, test_vcoco.json (for their proxy).
+    #[arg(long)]
+    annotations: PathBuf,
+    /// corre_vcoco.npy (the proxy's verb-object mask); without it, the 0/1 mask of the 263
+    /// HOI classes.
+    #[arg(long)]
+    correct_mat: Option<PathBuf>,
+    /// Official: the V-COCO annotations (vcoco_test.json of s-gupta/v-coco).
+    #[arg(long, requires = "coco")]
+    vsrl: Option<PathBuf>,
+    /// Official: the COCO instances file the V-COCO annotations refer to
+    /// (instances_vcoco_all_2014.json).
+    #[arg(long, requires = "vsrl")]
+    coco: Option<PathBuf>,
+    /// Official: the split's image ids (vcoco_test.ids).
+    #[arg(long)]
+    split_ids: Option<PathBuf>,
+    /// Official: also write the detections in vsrl_eval's format (JSON, NaN as null).
+    #[arg(long)]
+    official_detections: Option<PathBuf>,
+    /// Write the reports as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -96,7 +178,8 @@ struct ScoreArgs {
     #[arg(long, value_enum, default_value_t = Which::All)]
     protocol: Which,
     /// Zero-shot split for Unseen / Seen means: rare_first, non_rare_first, unseen_object,
-    /// unseen_verb, uc0..uc4.
+    /// unseen_verb, uc0..uc4. `run` takes the checkpoint's `args.zero_shot_type` unless this
+    /// is given (a different value is warned about).
     #[arg(long)]
     zero_shot: Option<ZeroShotSplit>,
     /// Proxy: interactions kept per image.
@@ -117,9 +200,13 @@ struct ScoreArgs {
     /// Official: added to detection coordinates (`det_bb + 1` in eval_one.m).
     #[arg(long, default_value_t = 1.0)]
     detection_shift: f64,
-    /// Official: keep the best N detections per class (HOICLIP's conversion keeps 19999).
-    #[arg(long)]
+    /// Official: keep the best N detections per class.
+    #[arg(long, conflicts_with = "authors_cap")]
     max_per_class: Option<usize>,
+    /// Official: keep the best 19,999 detections per class, as the authors' conversion
+    /// (tools/covert_annot_for_official_eval.py) does for the official numbers in the paper.
+    #[arg(long)]
+    authors_cap: bool,
     /// `hoi_prediction.category_id` holds verb ids (GEN-VLKT) instead of HOI ids.
     #[arg(long)]
     verb_categories: bool,
@@ -141,6 +228,9 @@ enum Which {
     /// The authors' Python proxy only.
     Proxy,
 }
+
+/// Detections per class the authors' conversion to the official format keeps.
+const AUTHORS_DETECTIONS_PER_CLASS: usize = 19_999;
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
@@ -181,8 +271,9 @@ fn run(cli: Cli) -> hoiclip::Result<()> {
         } => {
             let annotations = HicoAnnotations::from_file(&score.annotations)?;
             let detector = load_detector(&checkpoint, &device, enhancement_top_k)?;
+            let zero_shot = zero_shot_split(&detector, score.zero_shot, &checkpoint);
             let outcome = run_with_progress(
-                detector.as_ref(),
+                &detector,
                 &images,
                 &output,
                 batch_size,
@@ -199,18 +290,175 @@ fn run(cli: Cli) -> hoiclip::Result<()> {
                     ""
                 }
             );
+            let score = ScoreArgs { zero_shot, ..score };
             score_and_print(&annotations, &outcome.predictions, &score)
+        }
+        Command::VcocoRun {
+            images,
+            checkpoint,
+            device,
+            output,
+            batch_size,
+            enhancement_top_k,
+            score,
+        } => {
+            let annotations = VcocoAnnotations::from_file(&score.annotations)?;
+            let inputs = VcocoInputs::read(&score)?;
+            let mut detector = load_detector(&checkpoint, &device, enhancement_top_k)?;
+            if detector.model().config.dataset != HoiDataset::Vcoco {
+                return Err(HoiclipError::Config(format!(
+                    "{} is a {} checkpoint; vcoco-run needs a V-COCO one",
+                    checkpoint.display(),
+                    detector.model().config.dataset.name()
+                )));
+            }
+            VcocoPairRecord::configure_detector(&mut detector);
+            let names: Vec<String> = annotations
+                .images()
+                .iter()
+                .map(|i| i.file_name.clone())
+                .collect();
+            let run = DetectionRun::new(&images, &output).batch_size(batch_size);
+            let outcome = with_progress(names.len(), |progress| {
+                run.run_records::<VcocoPairRecord, _, _>(&detector, &names, progress)
+            })?;
+            eprintln!(
+                "{}: {} images resumed, {} detected",
+                output.display(),
+                outcome.resumed,
+                outcome.processed
+            );
+            vcoco_score_and_print(&annotations, &inputs, &outcome.records, &score)
+        }
+        Command::VcocoScore { predictions, score } => {
+            let annotations = VcocoAnnotations::from_file(&score.annotations)?;
+            let inputs = VcocoInputs::read(&score)?;
+            let (records, _) =
+                DetectionRun::new(".", &predictions).read_existing_records::<VcocoPairRecord>()?;
+            vcoco_score_and_print(&annotations, &inputs, &records, &score)
         }
     }
 }
 
-/// Builds the HOICLIP detector (enhancement top-k, 0 = off) from a checkpoint (the authors' `.pth` as released, or a
-/// native `.bpk` written by `detect --save-native`) on a device (`flex`, `ndarray`, `wgpu`).
+/// The V-COCO evaluation inputs besides the records, read before any model is loaded.
+struct VcocoInputs {
+    mask: VerbObjectMask,
+    official: Option<VcocoGroundTruth>,
+}
+
+impl VcocoInputs {
+    fn read(args: &VcocoScoreArgs) -> hoiclip::Result<Self> {
+        let mask = match &args.correct_mat {
+            Some(path) => VcocoCorrectMat::from_npy(path)?,
+            None => VcocoCorrectMat::from_hois(),
+        }
+        .verb_object_mask();
+        let official = match (&args.vsrl, &args.coco) {
+            (Some(vsrl), Some(coco)) => Some(VcocoGroundTruth::from_files(
+                vsrl,
+                coco,
+                args.split_ids.as_deref(),
+            )?),
+            _ => None,
+        };
+        Ok(Self { mask, official })
+    }
+}
+
+fn vcoco_score_and_print(
+    annotations: &VcocoAnnotations,
+    inputs: &VcocoInputs,
+    records: &[VcocoPairRecord],
+    args: &VcocoScoreArgs,
+) -> hoiclip::Result<()> {
+    let mut proxy_preds = VcocoPredictions::new();
+    for r in records {
+        proxy_preds.push(r.to_proxy_predictions(&inputs.mask, VCOCO_MAX_HOIS)?)?;
+    }
+    let proxy = vcoco_proxy::evaluate(annotations, &proxy_preds);
+    println!("{}", proxy.table());
+    let official = match &inputs.official {
+        Some(gt) => {
+            let mut detections = VcocoDetections::default();
+            for r in records {
+                let id = image_id_of_file_name(&r.filename).ok_or_else(|| {
+                    HoiclipError::Config(format!(
+                        "{}: no COCO image id in the file name",
+                        r.filename
+                    ))
+                })?;
+                detections.detections.extend(r.to_official_detections(id));
+            }
+            if let Some(path) = &args.official_detections {
+                detections.write_file(path)?;
+                eprintln!("wrote {}", path.display());
+            }
+            let report = vcoco_official::evaluate(gt, &detections, VCOCO_IOU_THRESHOLD)?;
+            println!("{}", report.summary_table());
+            Some(report)
+        }
+        None => {
+            eprintln!("note: no --vsrl / --coco: the official role AP is not computed");
+            None
+        }
+    };
+    if let Some(path) = &args.json {
+        let value = serde_json::json!({ "proxy": proxy, "official": official });
+        write_json(path, &value)?;
+    }
+    Ok(())
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> hoiclip::Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| HoiclipError::Write {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    std::fs::write(path, text).map_err(|e| HoiclipError::Write {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// The zero-shot split to report: the flag's, else the one the checkpoint was trained on
+/// (`args.zero_shot_type`); a disagreement or an unnamed zero-shot split is warned about.
+fn zero_shot_split(
+    detector: &hoiclip::Hoiclip,
+    flag: Option<ZeroShotSplit>,
+    checkpoint: &Path,
+) -> Option<ZeroShotSplit> {
+    let trained_on = detector.model().config.zero_shot_type;
+    let from_checkpoint = ZeroShotSplit::of_training(trained_on);
+    match (flag, from_checkpoint) {
+        (Some(f), Some(c)) if f != c => eprintln!(
+            "warning: --zero-shot {f} but {} was trained on {c}",
+            checkpoint.display()
+        ),
+        (Some(f), None) if trained_on == ZeroShotType::Default => eprintln!(
+            "warning: --zero-shot {f} but {} is a fully supervised checkpoint",
+            checkpoint.display()
+        ),
+        (None, None) if trained_on == ZeroShotType::Unknown => eprintln!(
+            "warning: {} is a zero-shot checkpoint whose args do not name the split; pass \
+             --zero-shot for Unseen / Seen means",
+            checkpoint.display()
+        ),
+        (None, Some(c)) => eprintln!("zero-shot split {c} (from the checkpoint's args)"),
+        _ => {}
+    }
+    flag.or(from_checkpoint)
+}
+
+/// Builds the HOICLIP detector (enhancement top-k, 0 = off) from a checkpoint (the authors'
+/// `.pth` as released, or a native `.bpk` written by `detect --save-native`) on a device
+/// (`flex`, `ndarray`, `wgpu`).
 fn load_detector(
     checkpoint: &Path,
     device: &str,
     enhancement_top_k: usize,
-) -> hoiclip::Result<Box<dyn HoiDetector>> {
+) -> hoiclip::Result<hoiclip::Hoiclip> {
     let backend: hoiclip::BackendChoice = device.parse()?;
     let device = backend.device()?;
     let mut detector = if checkpoint.extension().is_some_and(|e| e == "bpk") {
@@ -222,7 +470,7 @@ fn load_detector(
         0 => hoiclip::Enhancement::Off,
         k => hoiclip::Enhancement::TopK(k),
     };
-    Ok(Box::new(detector))
+    Ok(detector)
 }
 
 fn run_with_progress(
@@ -232,24 +480,34 @@ fn run_with_progress(
     batch_size: usize,
     file_names: &[String],
 ) -> hoiclip::Result<hoiclip::eval::RunOutcome> {
-    let bar = ProgressBar::new(file_names.len() as u64);
+    let run = DetectionRun::new(images, output).batch_size(batch_size);
+    with_progress(file_names.len(), |progress| {
+        run.run(detector, file_names, progress)
+    })
+}
+
+/// Runs `body` with a progress bar fed by the runner's callback.
+fn with_progress<T>(
+    total: usize,
+    body: impl FnOnce(&mut dyn FnMut(&RunProgress<'_>)) -> hoiclip::Result<T>,
+) -> hoiclip::Result<T> {
+    let bar = ProgressBar::new(total as u64);
     bar.set_style(
         ProgressStyle::with_template(
             "{bar:40} {pos}/{len} images [{elapsed_precise} < {eta_precise}] {msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let result = DetectionRun::new(images, output)
-        .batch_size(batch_size)
-        .run(detector, file_names, |p: &RunProgress<'_>| {
-            bar.set_length(p.total as u64);
-            bar.set_position(p.done as u64);
-            if p.image.is_empty() && p.resumed > 0 {
-                bar.println(format!("resuming: {} images already done", p.resumed));
-            } else {
-                bar.set_message(p.image.to_string());
-            }
-        });
+    let mut progress = |p: &RunProgress<'_>| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+        if p.image.is_empty() && p.resumed > 0 {
+            bar.println(format!("resuming: {} images already done", p.resumed));
+        } else {
+            bar.set_message(p.image.to_string());
+        }
+    };
+    let result = body(&mut progress);
     bar.finish_and_clear();
     result
 }
@@ -277,7 +535,11 @@ fn score_and_print(
     let official = |mode| OfficialOptions {
         mode,
         detection_shift: args.detection_shift,
-        max_detections_per_class: args.max_per_class,
+        max_detections_per_class: if args.authors_cap {
+            Some(AUTHORS_DETECTIONS_PER_CLASS)
+        } else {
+            args.max_per_class
+        },
         ..OfficialOptions::default()
     };
     let proxy = ProxyOptions {
@@ -320,16 +582,7 @@ fn score_and_print(
         println!("{}", r.summary_table());
     }
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&serde_json::json!({ "reports": reports }))
-            .map_err(|e| HoiclipError::Write {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-        std::fs::write(path, text).map_err(|e| HoiclipError::Write {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        eprintln!("wrote {}", path.display());
+        write_json(path, &serde_json::json!({ "reports": reports }))?;
     }
     Ok(())
 }

@@ -244,7 +244,7 @@ fn detection(pair: usize, hoi: usize, score: f32) -> HoiDetection {
     let c = HICO_HOIS[hoi];
     HoiDetection {
         subject_box: [pair as f32, 0.0, 10.0 + pair as f32, 10.0],
-        object_box: [5.0, 5.0, 30.0, 30.5],
+        object_box: Some([5.0, 5.0, 30.0, 30.5]),
         object_id: c.object as usize,
         object_name: HICO_OBJECTS[c.object as usize].into(),
         verb_id: c.verb as usize,
@@ -273,7 +273,10 @@ fn predictions_from_detections_use_the_reference_layout() {
         .collect();
     assert_eq!(ids, vec![(0, 2, 152), (1, 3, 0), (0, 2, 153)]);
     assert_eq!(p.predictions[0].bbox, dets[0].subject_box);
-    assert_eq!(p.predictions[2].bbox, dets[0].object_box);
+    assert_eq!(
+        p.predictions[2].bbox,
+        dets[0].object_box.expect("object box")
+    );
     assert_eq!(p.predictions[0].category_id, Some(0));
     assert_eq!(
         p.predictions[3].category_id,

@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use hoiclip::eval::{
     ClassResult, EvalReport, Evaluator, GtBox, GtHoi, HicoAnnotations, ImageAnnotation,
-    ImagePredictions, MATLAB_RECALL_POINTS, NUMPY_RECALL_POINTS, OfficialMode, OfficialOptions,
-    PredBox, PredHoi, Predictions, ProxyOptions, RareSplit, ZeroShotSplit, eleven_point_ap,
+    ImagePredictions, MATLAB_LOOP_RECALL_POINTS, NUMPY_RECALL_POINTS, OfficialMode,
+    OfficialOptions, PredBox, PredHoi, Predictions, ProxyOptions, RareSplit, ZeroShotSplit,
+    eleven_point_ap,
     iou::{iou_matlab, iou_python},
 };
 use hoiclip::labels::hico::{HICO_HOIS, HICO_RARE_HOIS};
@@ -419,54 +420,52 @@ fn plus_one_pixel_iou() {
 }
 
 #[test]
-fn eleven_recall_points_are_rounded_like_matlab_and_numpy() {
-    assert_eq!(MATLAB_RECALL_POINTS[3], 0.1 * 3.0);
-    assert_eq!(MATLAB_RECALL_POINTS[6], 1.0 - 0.1 * 4.0);
-    assert_eq!(MATLAB_RECALL_POINTS[7], 1.0 - 0.1 * 3.0);
-    assert_eq!(MATLAB_RECALL_POINTS[6], 0.6);
-    assert_eq!(MATLAB_RECALL_POINTS[7], 0.7);
-    for (k, &p) in NUMPY_RECALL_POINTS.iter().enumerate() {
+fn eleven_recall_points_are_the_loop_values_k_times_0_1() {
+    // `for t = 0:0.1:1` in Octave and numpy's arange both give k * 0.1 (checked against
+    // Octave's run of the real code in tests/eval_official_octave.rs).
+    for (k, (&m, &p)) in MATLAB_LOOP_RECALL_POINTS
+        .iter()
+        .zip(&NUMPY_RECALL_POINTS)
+        .enumerate()
+    {
+        assert_eq!(m, k as f64 * 0.1, "loop point {k}");
         assert_eq!(p, k as f64 * 0.1, "numpy point {k}");
     }
-    assert_ne!(NUMPY_RECALL_POINTS[6], 0.6);
-    assert_ne!(NUMPY_RECALL_POINTS[7], 0.7);
+    assert_ne!(MATLAB_LOOP_RECALL_POINTS[3], 0.3);
+    assert_ne!(MATLAB_LOOP_RECALL_POINTS[6], 0.6);
+    assert_ne!(MATLAB_LOOP_RECALL_POINTS[7], 0.7);
+    // The symmetric colon-vector values (exact 0.6 and 0.7), which the official protocol
+    // does NOT use.
+    let mut exact = MATLAB_LOOP_RECALL_POINTS;
+    exact[6] = 0.6;
+    exact[7] = 0.7;
 
-    // Recall ending exactly at 3/5 with precision 1 (3 TPs, 5 ground truths):
-    // MATLAB reaches t = 0 .. 0.6 (7 points), numpy misses 0.6000000000000001 (6 points).
+    // Recall ending exactly at 3/5 with precision 1 (3 TPs, 5 ground truths): the loop
+    // reaches t = 0 .. 0.5 (6 points) and misses 0.6000000000000001; exact 0.6 would add one.
     let tp = [true, true, true];
     assert!(close(
-        eleven_point_ap(&tp, 5, &MATLAB_RECALL_POINTS).ap,
-        7.0 / 11.0
-    ));
-    assert!(close(
-        eleven_point_ap(&tp, 5, &NUMPY_RECALL_POINTS).ap,
+        eleven_point_ap(&tp, 5, &MATLAB_LOOP_RECALL_POINTS).ap,
         6.0 / 11.0
     ));
-    // 7/10: MATLAB 8 points, numpy 7.
+    assert!(close(eleven_point_ap(&tp, 5, &exact).ap, 7.0 / 11.0));
+    // 7/10: 7 points on the loop values, 8 with exact 0.7.
     let tp = [true; 7];
     assert!(close(
-        eleven_point_ap(&tp, 10, &MATLAB_RECALL_POINTS).ap,
-        8.0 / 11.0
-    ));
-    assert!(close(
-        eleven_point_ap(&tp, 10, &NUMPY_RECALL_POINTS).ap,
+        eleven_point_ap(&tp, 10, &MATLAB_LOOP_RECALL_POINTS).ap,
         7.0 / 11.0
     ));
-    // 3/10 is below 0.30000000000000004 in both.
+    assert!(close(eleven_point_ap(&tp, 10, &exact).ap, 8.0 / 11.0));
+    // 3/10 is below 0.30000000000000004.
     let tp = [true; 3];
     assert!(close(
-        eleven_point_ap(&tp, 10, &MATLAB_RECALL_POINTS).ap,
-        3.0 / 11.0
-    ));
-    assert!(close(
-        eleven_point_ap(&tp, 10, &NUMPY_RECALL_POINTS).ap,
+        eleven_point_ap(&tp, 10, &MATLAB_LOOP_RECALL_POINTS).ap,
         3.0 / 11.0
     ));
     // No ground truth: AP 0, recall 0 (MATLAB's 0/0 recall reaches no point).
-    let r = eleven_point_ap(&[false, false], 0, &MATLAB_RECALL_POINTS);
+    let r = eleven_point_ap(&[false, false], 0, &MATLAB_LOOP_RECALL_POINTS);
     assert_eq!((r.ap, r.recall), (0.0, 0.0));
     // No detections.
-    assert_eq!(eleven_point_ap(&[], 4, &MATLAB_RECALL_POINTS).ap, 0.0);
+    assert_eq!(eleven_point_ap(&[], 4, &MATLAB_LOOP_RECALL_POINTS).ap, 0.0);
 
     // The same ranked list through both evaluators: 5 pairs of class 0, 3 found.
     let pairs: Vec<Pair> = (0..5)
@@ -483,7 +482,8 @@ fn eleven_recall_points_are_rounded_like_matlab_and_numpy() {
     let preds = Predictions::from_images(vec![pred_image("A.jpg", &dets)]).unwrap();
     let official = Evaluator::official(&gt, OfficialMode::Default).evaluate(&preds);
     let proxy = Evaluator::proxy(&gt, ProxyOptions::default()).evaluate(&preds);
-    assert!(close(official.classes[C0].ap, 7.0 / 11.0));
+    // Same points, same AP: 6/11 in both.
+    assert!(close(official.classes[C0].ap, 6.0 / 11.0));
     assert!(close(proxy.classes[C0].ap, 6.0 / 11.0));
     assert!(close(official.classes[C0].recall, 0.6) && close(proxy.classes[C0].recall, 0.6));
 }

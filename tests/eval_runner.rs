@@ -122,7 +122,7 @@ impl HoiDetector for FakeDetector {
             let jitter = |b: [f64; 4]| b.map(|x| x as f32 + 0.25);
             out.push(HoiDetection {
                 subject_box: jitter(h),
-                object_box: jitter(o),
+                object_box: Some(jitter(o)),
                 object_id: c.object as usize,
                 object_name: HICO_OBJECTS[c.object as usize].into(),
                 verb_id: c.verb as usize,

@@ -125,14 +125,33 @@ fn new_classes_are_built_from_text() {
     let ride = HICO_VERBS.iter().position(|v| *v == "ride").expect("ride");
     assert_eq!(column(2)[ride], 1.0);
     assert_eq!(column(2).iter().sum::<f32>(), 1.0);
-    // Objects: 80 trained + kettlebell + unicorn + none (the no-object column).
+    // Objects: 80 trained + kettlebell + unicorn + none (object-less, a column of its own:
+    // the text embedding of "a photo of a person only"), then the background column.
     let objects = &model.vocabulary.objects;
     assert_eq!(objects.len(), 83);
     assert_eq!(objects[80], "kettlebell");
     assert_eq!(objects[81], "unicorn");
     assert_eq!(objects[82], "none");
-    assert_eq!(model.heads.obj_visual_projection.weight.dims(), [embed, 83]);
+    assert_eq!(model.heads.obj_visual_projection.weight.dims(), [embed, 84]);
     assert_eq!(model.vocabulary.classes[3].object, 82);
+    let object_text = values(
+        model
+            .encode_text(&[
+                "a photo of a kettlebell",
+                "a photo of a unicorn",
+                "a photo of a person only",
+            ])
+            .expect("text"),
+    );
+    let obj_weight = values(model.heads.obj_visual_projection.weight.val());
+    for (k, col) in [80usize, 81, 82].iter().enumerate() {
+        let got: Vec<f32> = (0..embed).map(|r| obj_weight[r * 84 + col]).collect();
+        let err = max_abs_diff(&got, &object_text[k * embed..(k + 1) * embed]);
+        assert!(
+            err <= 1e-6,
+            "object column {col} differs from its prompt by {err}"
+        );
+    }
     let verbs = &model.vocabulary.verbs;
     assert!(verbs.iter().any(|v| v == "juggle") && verbs.iter().any(|v| v == "stand"));
     let unique: std::collections::HashSet<&String> = verbs.iter().collect();

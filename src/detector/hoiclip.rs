@@ -11,8 +11,13 @@ use super::options::{DetectOptions, Enhancement};
 use super::{HoiDetection, HoiDetector};
 use crate::detection::box_head::cxcywh_to_xyxy_pixels;
 use crate::error::{HoiclipError, Result};
-use crate::model::{CustomHoiClass, HoiVocabulary, HoiclipInput, HoiclipModel, HoiclipOutput};
-use crate::postprocess::{Triplet, enhancement_scores, hoi_scores, top_k_hois, triplet_nms};
+use crate::model::{
+    CustomHoiClass, HoiDataset, HoiVocabulary, HoiclipInput, HoiclipModel, HoiclipOutput,
+};
+use crate::postprocess::{
+    Triplet, VerbObjectMask, enhancement_scores, hoi_scores, object_labels, top_k_hois,
+    top_k_verbs, triplet_nms, verb_scores,
+};
 
 /// A ready-to-use HOICLIP detector.
 ///
@@ -35,6 +40,7 @@ pub struct Hoiclip {
     model: HoiclipModel,
     options: DetectOptions,
     device: Device,
+    verb_object_mask: Option<VerbObjectMask>,
 }
 
 impl Hoiclip {
@@ -44,6 +50,7 @@ impl Hoiclip {
             model,
             options: DetectOptions::default(),
             device: device.clone(),
+            verb_object_mask: None,
         }
     }
 
@@ -109,8 +116,12 @@ impl Hoiclip {
     /// # Errors
     ///
     /// As [`HoiclipModel::set_vocabulary`].
+    /// A verb-object mask set with [`Self::set_verb_object_mask`] is dropped (the new
+    /// vocabulary's own mask applies).
     pub fn set_vocabulary(&mut self, classes: &[CustomHoiClass]) -> Result<()> {
-        self.model.set_vocabulary(classes)
+        self.model.set_vocabulary(classes)?;
+        self.verb_object_mask = None;
+        Ok(())
     }
 
     /// The device the model runs on.
@@ -157,83 +168,171 @@ impl Hoiclip {
             });
         }
         vocabulary.validate()?;
-        let class_objects = vocabulary.class_objects();
-        let hoi_logits = host(&output.hoi_logits)?;
-        let object_logits = host(&output.object_logits)?;
-        let human_boxes = host(&output.human_boxes)?;
-        let object_boxes = host(&output.object_boxes)?;
-        let clip_scores = host(&output.clip_hoi_scores)?;
-
+        let raw = RawOutputs {
+            hoi_logits: host(&output.hoi_logits)?,
+            object_logits: host(&output.object_logits)?,
+            human_boxes: host(&output.human_boxes)?,
+            object_boxes: host(&output.object_boxes)?,
+            clip_scores: host(&output.clip_hoi_scores)?,
+            pairs,
+            hois,
+            objects,
+        };
         let mut results = Vec::with_capacity(batch);
-        for (b, &(width, height)) in original_sizes.iter().enumerate() {
-            let enhancement = match self.options.enhancement {
-                Enhancement::Off => None,
-                Enhancement::TopK(k) => Some(enhancement_scores(
-                    &clip_scores[b * hois..(b + 1) * hois],
-                    Some(k),
-                )),
-                Enhancement::All => Some(enhancement_scores(
-                    &clip_scores[b * hois..(b + 1) * hois],
-                    None,
-                )),
+        for (b, &size) in original_sizes.iter().enumerate() {
+            let mut detections = match self.model.config.dataset {
+                HoiDataset::HicoDet => self.hico_detections(&raw, b, size)?,
+                HoiDataset::Vcoco => self.vcoco_detections(&raw, b, size)?,
             };
-            let scores = hoi_scores(
-                &hoi_logits[b * pairs * hois..(b + 1) * pairs * hois],
-                &object_logits[b * pairs * objects..(b + 1) * pairs * objects],
-                &class_objects,
-                pairs,
-                hois,
-                objects,
-                enhancement.as_deref(),
-            )?;
-            let (w, h) = (width as f32, height as f32);
-            let pixel_box = |boxes: &[f32], pair: usize| {
-                let at = (b * pairs + pair) * 4;
-                cxcywh_to_xyxy_pixels(
-                    [boxes[at], boxes[at + 1], boxes[at + 2], boxes[at + 3]],
-                    w,
-                    h,
-                )
-            };
-            let candidates = top_k_hois(&scores, hois, self.options.top_k)?;
-            let triplets: Vec<Triplet> = candidates
-                .iter()
-                .map(|c| Triplet {
-                    subject: pixel_box(&human_boxes, c.pair),
-                    object: pixel_box(&object_boxes, c.pair),
-                    hoi: c.hoi,
-                    score: c.score,
-                })
-                .collect();
-            let kept: Vec<usize> = match &self.options.nms {
-                Some(params) => triplet_nms(&triplets, params),
-                None => (0..triplets.len()).collect(),
-            };
-            let mut detections: Vec<HoiDetection> = kept
-                .into_iter()
-                .filter(|&i| triplets[i].score >= self.options.min_score)
-                .map(|i| {
-                    let t = &triplets[i];
-                    let class = &vocabulary.classes[t.hoi];
-                    HoiDetection {
-                        subject_box: t.subject,
-                        object_box: t.object,
-                        object_id: class.object,
-                        object_name: vocabulary.objects[class.object].clone(),
-                        verb_id: class.verb,
-                        verb_name: vocabulary.verbs[class.verb].clone(),
-                        hoi_id: t.hoi,
-                        hoi_prompt: class.prompt.clone(),
-                        score: t.score,
-                        pair: candidates[i].pair,
-                    }
-                })
-                .collect();
             // Stable: equal scores keep the evaluator's order.
             detections.sort_by(|a, b| b.score.total_cmp(&a.score));
             results.push(detections);
         }
         Ok(results)
+    }
+
+    /// The verb-object mask used for V-COCO models: the one given with
+    /// [`Self::set_verb_object_mask`], else the one implied by the vocabulary's classes
+    /// ([`VerbObjectMask::from_classes`]).
+    pub fn verb_object_mask(&self) -> VerbObjectMask {
+        match &self.verb_object_mask {
+            Some(mask) => mask.clone(),
+            None => {
+                let v = &self.model.vocabulary;
+                let verbs: Vec<usize> = v.classes.iter().map(|c| c.verb).collect();
+                VerbObjectMask::from_classes(
+                    &verbs,
+                    &v.class_objects(),
+                    v.verbs.len(),
+                    v.objects.len(),
+                    v.no_object_index(),
+                )
+            }
+        }
+    }
+
+    /// Use this verb-object mask for V-COCO models (e.g. the evaluation's `corre_vcoco.npy`
+    /// through [`VerbObjectMask::from_correct_mat`]); `None` returns to the vocabulary's.
+    pub fn set_verb_object_mask(&mut self, mask: Option<VerbObjectMask>) {
+        self.verb_object_mask = mask;
+    }
+
+    /// The enhancement of image `b` (`None` when off).
+    fn enhancement(&self, raw: &RawOutputs, b: usize) -> Option<Vec<f32>> {
+        let scores = &raw.clip_scores[b * raw.hois..(b + 1) * raw.hois];
+        match self.options.enhancement {
+            Enhancement::Off => None,
+            Enhancement::TopK(k) => Some(enhancement_scores(scores, Some(k))),
+            Enhancement::All => Some(enhancement_scores(scores, None)),
+        }
+    }
+
+    /// HICO-DET: the authors' `HICOEvaluator` selection (top-k cells, triplet NMS).
+    fn hico_detections(
+        &self,
+        raw: &RawOutputs,
+        b: usize,
+        (width, height): (u32, u32),
+    ) -> Result<Vec<HoiDetection>> {
+        let vocabulary = &self.model.vocabulary;
+        let (pairs, hois, objects) = (raw.pairs, raw.hois, raw.objects);
+        let enhancement = self.enhancement(raw, b);
+        let scores = hoi_scores(
+            &raw.hoi_logits[b * pairs * hois..(b + 1) * pairs * hois],
+            &raw.object_logits[b * pairs * objects..(b + 1) * pairs * objects],
+            &vocabulary.class_objects(),
+            pairs,
+            hois,
+            objects,
+            enhancement.as_deref(),
+        )?;
+        let (w, h) = (width as f32, height as f32);
+        let candidates = top_k_hois(&scores, hois, self.options.top_k)?;
+        let triplets: Vec<Triplet> = candidates
+            .iter()
+            .map(|c| Triplet {
+                subject: raw.pixel_box(&raw.human_boxes, b, c.pair, w, h),
+                object: raw.pixel_box(&raw.object_boxes, b, c.pair, w, h),
+                hoi: c.hoi,
+                score: c.score,
+            })
+            .collect();
+        let kept: Vec<usize> = match &self.options.nms {
+            Some(params) => triplet_nms(&triplets, params),
+            None => (0..triplets.len()).collect(),
+        };
+        let no_object = vocabulary.no_object_index();
+        Ok(kept
+            .into_iter()
+            .filter(|&i| triplets[i].score >= self.options.min_score)
+            .map(|i| {
+                let t = &triplets[i];
+                let class = &vocabulary.classes[t.hoi];
+                HoiDetection {
+                    subject_box: t.subject,
+                    object_box: (Some(class.object) != no_object).then_some(t.object),
+                    object_id: class.object,
+                    object_name: vocabulary.objects[class.object].clone(),
+                    verb_id: class.verb,
+                    verb_name: vocabulary.verbs[class.verb].clone(),
+                    hoi_id: t.hoi,
+                    hoi_prompt: class.prompt.clone(),
+                    score: t.score,
+                    pair: candidates[i].pair,
+                }
+            })
+            .collect())
+    }
+
+    /// V-COCO: the authors' `VCOCOEvaluator` selection (per-verb max, verb-object mask,
+    /// top-k (pair, verb) cells, no NMS; see [`crate::postprocess::vcoco`]).
+    fn vcoco_detections(
+        &self,
+        raw: &RawOutputs,
+        b: usize,
+        (width, height): (u32, u32),
+    ) -> Result<Vec<HoiDetection>> {
+        let vocabulary = &self.model.vocabulary;
+        let (pairs, hois, objects) = (raw.pairs, raw.hois, raw.objects);
+        let enhancement = self.enhancement(raw, b);
+        let obj_logits = &raw.object_logits[b * pairs * objects..(b + 1) * pairs * objects];
+        let class_verbs: Vec<usize> = vocabulary.classes.iter().map(|c| c.verb).collect();
+        let scores = verb_scores(
+            &raw.hoi_logits[b * pairs * hois..(b + 1) * pairs * hois],
+            obj_logits,
+            &class_verbs,
+            &vocabulary.class_objects(),
+            pairs,
+            objects,
+            vocabulary.verbs.len(),
+            enhancement.as_deref(),
+        )?;
+        let labels = object_labels(obj_logits, pairs, objects)?;
+        let mask = self.verb_object_mask();
+        let candidates = top_k_verbs(&scores, &labels, &mask, self.options.top_k)?;
+        let (w, h) = (width as f32, height as f32);
+        let no_object = vocabulary.no_object_index();
+        Ok(candidates
+            .into_iter()
+            .filter(|c| c.score >= f64::from(self.options.min_score))
+            .filter_map(|c| {
+                let hoi = c.best_class?;
+                let object_name = vocabulary.objects.get(c.label)?.clone();
+                Some(HoiDetection {
+                    subject_box: raw.pixel_box(&raw.human_boxes, b, c.pair, w, h),
+                    object_box: (Some(c.label) != no_object)
+                        .then(|| raw.pixel_box(&raw.object_boxes, b, c.pair, w, h)),
+                    object_id: c.label,
+                    object_name,
+                    verb_id: c.verb,
+                    verb_name: vocabulary.verbs[c.verb].clone(),
+                    hoi_id: hoi,
+                    hoi_prompt: vocabulary.classes[hoi].prompt.clone(),
+                    score: c.score as f32,
+                    pair: c.pair,
+                })
+            })
+            .collect())
     }
 
     /// Run the model on a prepared batch and post-process.
@@ -268,6 +367,31 @@ impl HoiDetector for Hoiclip {
         let refs: Vec<&DynamicImage> = images.iter().collect();
         let input = self.prepare(&refs)?;
         self.detect_prepared(&input)
+    }
+}
+
+/// A batch's raw head outputs on the host, row-major.
+struct RawOutputs {
+    hoi_logits: Vec<f32>,
+    object_logits: Vec<f32>,
+    human_boxes: Vec<f32>,
+    object_boxes: Vec<f32>,
+    clip_scores: Vec<f32>,
+    pairs: usize,
+    hois: usize,
+    objects: usize,
+}
+
+impl RawOutputs {
+    /// Pair `pair` of image `b`'s box in `boxes`, as `[x1, y1, x2, y2]` pixels of a
+    /// `w` × `h` image.
+    fn pixel_box(&self, boxes: &[f32], b: usize, pair: usize, w: f32, h: f32) -> [f32; 4] {
+        let at = (b * self.pairs + pair) * 4;
+        cxcywh_to_xyxy_pixels(
+            [boxes[at], boxes[at + 1], boxes[at + 2], boxes[at + 3]],
+            w,
+            h,
+        )
     }
 }
 

@@ -8,28 +8,37 @@
 //! ap = Σ_{t in points} max(prec[rec >= t]) / 11     (0 when no recall reaches t)
 //! ```
 //!
-//! The eleven points are generated as floating-point ranges, so they are not exactly the
-//! decimals 0.0, 0.1, ..., 1.0, and the two languages round them differently:
+//! The eleven points are floating-point values, not exactly the decimals 0.0, 0.1, ..., 1.0:
 //!
-//! * MATLAB's `0:0.1:1` builds the range symmetrically from both ends (`a + k*d` for the first
-//!   half, `b - (n-k)*d` for the second), giving [`MATLAB_RECALL_POINTS`]: only the fourth
-//!   point is off (`0.30000000000000004`).
-//! * numpy's `np.arange(0., 1.1, 0.1)` computes `k * 0.1`, giving [`NUMPY_RECALL_POINTS`]:
-//!   `0.30000000000000004`, `0.6000000000000001` and `0.7000000000000001`.
+//! * `VOCevaldet_bboxpair.m` takes them in a loop, `for t = 0:0.1:1`. GNU Octave (7.3.0, run
+//!   on the real file) gives `t = k * 0.1` there, as it does for every colon range, loop or
+//!   vector: [`MATLAB_LOOP_RECALL_POINTS`], where three points are off the decimals
+//!   (`0.30000000000000004`, `0.6000000000000001`, `0.7000000000000001`).
+//! * numpy's `np.arange(0., 1.1, 0.1)` also computes `k * 0.1`: [`NUMPY_RECALL_POINTS`], the
+//!   same eleven values.
+//! * MATLAB's colon *vector* is described by MathWorks as built symmetrically from both ends
+//!   (`a + k*d` for the first half, `b - (n-k)*d` for the second), which would make the 7th
+//!   and 8th points exactly `0.6` and `0.7` (no MATLAB was run to check this). The official
+//!   protocol here follows the loop as Octave runs it; `tests/eval_official_octave.rs`
+//!   compares with Octave's run of the real `.m` files, and fails with exact `0.6` / `0.7`.
 //!
-//! A class whose recall is exactly 3/5 or 7/10 therefore gets a precision term at 0.6 or 0.7
-//! in MATLAB but not in Python.
+//! With `k * 0.1`, a class whose recall tops out at exactly 3/5 or 7/10 gets no precision term
+//! at the 7th or 8th point (`0.6 < 0.6000000000000001`).
 
-/// The recall points of MATLAB's `0:0.1:1`.
-pub const MATLAB_RECALL_POINTS: [f64; 11] = [
+/// The recall points of the `for t = 0:0.1:1` loop of ho-rcnn's `VOCevaldet_bboxpair.m`, as
+/// GNU Octave evaluates it: `k * 0.1` for `k = 0..=10` (the points of the official protocol).
+///
+/// Not the symmetric colon-*vector* values ascribed to MATLAB (exact `0.6` and `0.7`); see the
+/// module documentation. Numerically equal to [`NUMPY_RECALL_POINTS`].
+pub const MATLAB_LOOP_RECALL_POINTS: [f64; 11] = [
     0.0,
     0.1,
     0.2,
     0.300_000_000_000_000_04,
     0.4,
     0.5,
-    0.6,
-    0.7,
+    0.600_000_000_000_000_1,
+    0.700_000_000_000_000_1,
     0.8,
     0.9,
     1.0,

@@ -28,21 +28,23 @@ pub mod correct_mat;
 pub mod ids;
 pub mod iou;
 mod json;
+mod npy;
 pub mod official;
 pub mod predictions;
 pub mod proxy;
 pub mod report;
 pub mod runner;
 pub mod split;
+pub mod vcoco;
 
 pub use annotations::{GtBox, GtHoi, HicoAnnotations, ImageAnnotation};
-pub use ap::{ApResult, MATLAB_RECALL_POINTS, NUMPY_RECALL_POINTS, eleven_point_ap};
+pub use ap::{ApResult, MATLAB_LOOP_RECALL_POINTS, NUMPY_RECALL_POINTS, eleven_point_ap};
 pub use correct_mat::CorrectMat;
 pub use official::{OfficialMode, OfficialOptions};
 pub use predictions::{CategoryMeaning, ImagePredictions, PredBox, PredHoi, Predictions};
 pub use proxy::ProxyOptions;
 pub use report::{ClassResult, EvalReport, GroupMean, Summary};
-pub use runner::{DetectionRun, RunOutcome, RunProgress};
+pub use runner::{DetectionRun, RecordRunOutcome, RunOutcome, RunProgress, RunRecord};
 pub use split::{RARE_THRESHOLD, RareSplit, ZeroShotSplit};
 
 /// Which evaluator to run.

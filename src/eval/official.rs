@@ -15,8 +15,9 @@
 //!    it is a true positive when that overlap is `>= 0.5` and the pair is not yet matched,
 //!    otherwise a false positive (a second detection of a matched pair is a false positive
 //!    even when another unmatched pair overlaps it less).
-//! 5. `rec = tp / npos`, `prec = tp / (tp + fp)`, 11-point AP on MATLAB's `0:0.1:1`
-//!    ([`super::ap::MATLAB_RECALL_POINTS`]); the class's recall is `rec(end)`.
+//! 5. `rec = tp / npos`, `prec = tp / (tp + fp)`, 11-point AP on the points of the
+//!    `for t = 0:0.1:1` loop as Octave runs it, `k * 0.1`
+//!    ([`super::ap::MATLAB_LOOP_RECALL_POINTS`]); the class's recall is `rec(end)`.
 //!
 //! The means are over all 600 classes (`mean(AP)`); a class without test ground truth scores
 //! AP 0. Rare classes are those with fewer than 10 training instances.
@@ -24,7 +25,7 @@
 use std::collections::HashMap;
 
 use super::annotations::HicoAnnotations;
-use super::ap::{MATLAB_RECALL_POINTS, eleven_point_ap};
+use super::ap::{MATLAB_LOOP_RECALL_POINTS, eleven_point_ap};
 use super::ids::{NUM_HOIS, hoi_name};
 use super::iou::iou_matlab;
 use super::predictions::Predictions;
@@ -199,7 +200,7 @@ pub(crate) fn evaluate(
             };
             tp.push(is_tp);
         }
-        let r = eleven_point_ap(&tp, npos[c], &MATLAB_RECALL_POINTS);
+        let r = eleven_point_ap(&tp, npos[c], &MATLAB_LOOP_RECALL_POINTS);
         classes.push(ClassResult {
             hoi_id: c,
             name: hoi_name(c),

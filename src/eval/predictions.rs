@@ -56,6 +56,12 @@ pub struct PredHoi {
     pub score: f32,
 }
 
+/// A detection's object box; an object-less detection (which a HICO-DET model does not
+/// make) takes its subject box, so that the pair still has two boxes.
+fn object_box(d: &HoiDetection) -> [f32; 4] {
+    d.object_box.unwrap_or(d.subject_box)
+}
+
 /// The predictions of one image.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImagePredictions {
@@ -83,7 +89,7 @@ impl ImagePredictions {
             let key = (
                 d.pair,
                 d.subject_box.map(f32::to_bits),
-                d.object_box.map(f32::to_bits),
+                object_box(d).map(f32::to_bits),
             );
             let k = *slot.entry(key).or_insert_with(|| {
                 pairs.push((d, pairs.len()));
@@ -101,7 +107,7 @@ impl ImagePredictions {
         }
         for (d, _) in &pairs {
             predictions.push(PredBox {
-                bbox: d.object_box,
+                bbox: object_box(d),
                 category_id: Some(d.object_id as i64),
             });
         }

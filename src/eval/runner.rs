@@ -6,7 +6,7 @@
 //! file, drops a torn last line (one without its newline), and continues with the images
 //! that have no line yet. The result is the same as an uninterrupted run's.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use super::ids::HoiTable;
 use super::predictions::{
     CategoryMeaning, ImagePredictions, Predictions, jsonl_line, parse_image, write_err,
 };
-use crate::detector::HoiDetector;
+use crate::detector::{HoiDetection, HoiDetector};
 use crate::error::{HoiclipError, Result};
 
 /// Where a run stands, passed to the progress callback after every image.
@@ -82,10 +82,20 @@ impl DetectionRun {
     /// [`HoiclipError::Io`] when the file exists but cannot be read; [`HoiclipError::Config`]
     /// naming the line when a complete line is malformed or repeats an image.
     pub fn read_existing(&self) -> Result<(Predictions, u64)> {
+        let (records, len) = self.read_existing_records::<ImagePredictions>()?;
+        Ok((Predictions::from_images(records)?, len))
+    }
+
+    /// As [`Self::read_existing`], for any record type.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::read_existing`].
+    pub fn read_existing_records<R: RunRecord>(&self) -> Result<(Vec<R>, u64)> {
         let bytes = match std::fs::read(&self.output) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok((Predictions::new(), 0));
+                return Ok((Vec::new(), 0));
             }
             Err(source) => {
                 return Err(HoiclipError::Io {
@@ -95,8 +105,8 @@ impl DetectionRun {
             }
         };
         let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-        let table = HoiTable::new();
-        let mut preds = Predictions::new();
+        let mut records = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
         for (n, line) in bytes[..complete].split(|&b| b == b'\n').enumerate() {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
@@ -108,12 +118,19 @@ impl DetectionRun {
                     n + 1
                 ))
             })?;
-            let (img, _) = parse_image(&value, n, &self.output, CategoryMeaning::Hoi, &table)?;
-            preds.push(img).map_err(|e| {
-                HoiclipError::Config(format!("{}: line {}: {e}", self.output.display(), n + 1))
-            })?;
+            let record = R::from_json(&value, n, &self.output)?;
+            if let Some(first) = seen.insert(record.filename().to_string(), n) {
+                return Err(HoiclipError::Config(format!(
+                    "{}: line {}: image {} repeats line {}",
+                    self.output.display(),
+                    n + 1,
+                    record.filename(),
+                    first + 1
+                )));
+            }
+            records.push(record);
         }
-        Ok((preds, complete as u64))
+        Ok((records, complete as u64))
     }
 
     /// Runs `detector` on every image of `file_names` that the output file does not hold
@@ -130,13 +147,39 @@ impl DetectionRun {
         &self,
         detector: &D,
         file_names: &[String],
-        mut on_progress: F,
+        on_progress: F,
     ) -> Result<RunOutcome>
     where
         D: HoiDetector + ?Sized,
         F: FnMut(&RunProgress<'_>),
     {
-        let (mut predictions, valid_len) = self.read_existing()?;
+        let outcome =
+            self.run_records::<ImagePredictions, D, F>(detector, file_names, on_progress)?;
+        Ok(RunOutcome {
+            predictions: Predictions::from_images(outcome.records)?,
+            resumed: outcome.resumed,
+            processed: outcome.processed,
+            repaired: outcome.repaired,
+        })
+    }
+
+    /// As [`Self::run`], writing one `R` per image (e.g. V-COCO's per-pair records).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::run`].
+    pub fn run_records<R, D, F>(
+        &self,
+        detector: &D,
+        file_names: &[String],
+        mut on_progress: F,
+    ) -> Result<RecordRunOutcome<R>>
+    where
+        R: RunRecord,
+        D: HoiDetector + ?Sized,
+        F: FnMut(&RunProgress<'_>),
+    {
+        let (mut records, valid_len) = self.read_existing_records::<R>()?;
         let on_disk = std::fs::metadata(&self.output)
             .map(|m| m.len())
             .unwrap_or(0);
@@ -150,14 +193,14 @@ impl DetectionRun {
                 .map_err(|e| write_err(&self.output, e))?;
         }
         let wanted: HashSet<&str> = file_names.iter().map(String::as_str).collect();
-        let resumed = predictions
-            .images()
+        let mut have: HashSet<String> = records.iter().map(|r| r.filename().to_string()).collect();
+        let resumed = records
             .iter()
-            .filter(|p| wanted.contains(p.filename.as_str()))
+            .filter(|r| wanted.contains(r.filename()))
             .count();
         let todo: Vec<&String> = file_names
             .iter()
-            .filter(|f| predictions.get(f).is_none())
+            .filter(|f| !have.contains(f.as_str()))
             .collect();
         let total = resumed + todo.len();
         let mut done = resumed;
@@ -195,13 +238,17 @@ impl DetectionRun {
                 )));
             }
             for (name, dets) in chunk.iter().zip(results) {
-                let img = ImagePredictions::from_detections(name.as_str(), &dets);
-                let mut line = jsonl_line(&img)?;
+                if !have.insert(name.to_string()) {
+                    // A name listed twice is detected once.
+                    continue;
+                }
+                let record = R::from_detections(name.as_str(), &dets)?;
+                let mut line = record.to_json_line()?;
                 line.push('\n');
                 file.write_all(line.as_bytes())
                     .and_then(|()| file.flush())
                     .map_err(|e| write_err(&self.output, e))?;
-                predictions.push(img)?;
+                records.push(record);
                 processed += 1;
                 done += 1;
                 on_progress(&RunProgress {
@@ -212,13 +259,72 @@ impl DetectionRun {
                 });
             }
         }
-        Ok(RunOutcome {
-            predictions,
+        Ok(RecordRunOutcome {
+            records,
             resumed,
             processed,
             repaired,
         })
     }
+}
+
+/// What a run writes for one image and reads back when it resumes.
+pub trait RunRecord: Sized {
+    /// The record of one image's detections.
+    ///
+    /// # Errors
+    ///
+    /// When the detections cannot be represented (the record type says which).
+    fn from_detections(filename: &str, detections: &[HoiDetection]) -> Result<Self>;
+
+    /// The image's file name (unique within a run).
+    fn filename(&self) -> &str;
+
+    /// One JSON line, without the newline.
+    ///
+    /// # Errors
+    ///
+    /// [`HoiclipError::Config`] when the record cannot be serialised.
+    fn to_json_line(&self) -> Result<String>;
+
+    /// Parses a line written by [`Self::to_json_line`] (`line`: 0-based, for messages).
+    ///
+    /// # Errors
+    ///
+    /// [`HoiclipError::Config`] naming the file, line and field at fault.
+    fn from_json(value: &serde_json::Value, line: usize, file: &Path) -> Result<Self>;
+}
+
+impl RunRecord for ImagePredictions {
+    fn from_detections(filename: &str, detections: &[HoiDetection]) -> Result<Self> {
+        Ok(ImagePredictions::from_detections(filename, detections))
+    }
+
+    fn filename(&self) -> &str {
+        &self.filename
+    }
+
+    fn to_json_line(&self) -> Result<String> {
+        jsonl_line(self)
+    }
+
+    fn from_json(value: &serde_json::Value, line: usize, file: &Path) -> Result<Self> {
+        let (img, _) = parse_image(value, line, file, CategoryMeaning::Hoi, &HoiTable::new())?;
+        Ok(img)
+    }
+}
+
+/// What [`DetectionRun::run_records`] produced.
+#[derive(Debug, Clone)]
+pub struct RecordRunOutcome<R> {
+    /// Every record in the output file (resumed and new), in file order.
+    pub records: Vec<R>,
+    /// Images found already done.
+    pub resumed: usize,
+    /// Images detected by this run.
+    pub processed: usize,
+    /// Whether a torn last line was dropped from the output file.
+    pub repaired: bool,
 }
 
 /// Opens an image, trusting its content over its extension.

@@ -13,6 +13,7 @@ use crate::labels::hico::{
     HICO_RARE_HOIS, HICO_UNSEEN_NON_RARE_FIRST, HICO_UNSEEN_RARE_FIRST, HICO_UNSEEN_UC,
     HICO_UNSEEN_UNSEEN_OBJECT, HICO_UNSEEN_UNSEEN_VERB,
 };
+use crate::model::ZeroShotType;
 
 /// A class is rare when it has fewer than this many training instances (`eval_one.m`:
 /// `s_ind = num_inst < 10`; `set_rare_hois`: `count < 10`).
@@ -193,6 +194,22 @@ impl ZeroShotSplit {
     }
 }
 
+impl ZeroShotSplit {
+    /// The split a checkpoint was trained on (its `args.zero_shot_type`): `None` for a fully
+    /// supervised checkpoint and for [`ZeroShotType::Unknown`] (a zero-shot checkpoint
+    /// without `args` naming the split).
+    pub fn of_training(zero_shot_type: ZeroShotType) -> Option<Self> {
+        match zero_shot_type {
+            ZeroShotType::Default | ZeroShotType::Unknown => None,
+            ZeroShotType::RareFirst => Some(Self::RareFirst),
+            ZeroShotType::NonRareFirst => Some(Self::NonRareFirst),
+            ZeroShotType::UnseenObject => Some(Self::UnseenObject),
+            ZeroShotType::UnseenVerb => Some(Self::UnseenVerb),
+            ZeroShotType::Uc(i) => Some(Self::Uc(i)),
+        }
+    }
+}
+
 impl fmt::Display for ZeroShotSplit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name())
@@ -212,5 +229,27 @@ impl FromStr for ZeroShotSplit {
                      unseen_object, unseen_verb, uc0..uc4)"
                 ))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoints_split_maps_to_the_evaluation_split() {
+        assert_eq!(ZeroShotSplit::of_training(ZeroShotType::Default), None);
+        assert_eq!(ZeroShotSplit::of_training(ZeroShotType::Unknown), None);
+        // Both tables agree on every split's unseen classes.
+        for (t, z) in [
+            (ZeroShotType::RareFirst, ZeroShotSplit::RareFirst),
+            (ZeroShotType::NonRareFirst, ZeroShotSplit::NonRareFirst),
+            (ZeroShotType::UnseenObject, ZeroShotSplit::UnseenObject),
+            (ZeroShotType::UnseenVerb, ZeroShotSplit::UnseenVerb),
+            (ZeroShotType::Uc(3), ZeroShotSplit::Uc(3)),
+        ] {
+            assert_eq!(ZeroShotSplit::of_training(t), Some(z));
+            assert_eq!(t.unseen_hois(), z.unseen_hois());
+        }
     }
 }

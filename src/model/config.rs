@@ -26,11 +26,22 @@ type Res<T> = std::result::Result<T, HoiclipError>;
 pub enum HoiDataset {
     /// HICO-DET: 600 HOI classes, 117 verbs, 80 objects.
     HicoDet,
-    /// V-COCO: 263 HOI classes (the authors' table), 29 verbs, 80 objects.
+    /// V-COCO: 263 HOI classes (the authors' table), 29 verbs, 80 objects plus "person only"
+    /// (the object of object-less actions).
     Vcoco,
 }
 
 impl HoiDataset {
+    /// Columns of the dataset's object classifier: HICO-DET 81 (80 objects + no-object),
+    /// V-COCO 82 (80 objects, "person only" at 80, "nothing" = no-object at 81: the authors'
+    /// `num_obj_classes = len(vcoco_obj_text_label) - 1` = 81, plus one).
+    pub fn object_classifier_columns(self) -> usize {
+        match self {
+            Self::HicoDet => 81,
+            Self::Vcoco => 82,
+        }
+    }
+
     /// The reference's name (`hico`, `vcoco`).
     pub fn name(self) -> &'static str {
         match self {
@@ -148,7 +159,8 @@ pub struct HoiclipConfig {
     pub interaction: InteractionDecoderConfig,
     /// The classifiers and the verb adapter.
     pub heads: HeadsConfig,
-    /// Weight of the verb adapter's scores (`verb_weight`, 0.5).
+    /// Weight of the verb adapter's scores (`verb_weight`: 0.5 in the authors' HICO-DET
+    /// scripts, 0.1 in their V-COCO script).
     pub verb_weight: f64,
     /// The CLIP variant's name as the checkpoint gives it (`clip_model`, e.g. `ViT-B/32`);
     /// informational, the shapes decide.
@@ -186,12 +198,15 @@ impl HoiclipConfig {
     }
 
     /// The released V-COCO model (`scripts/train_vcoco.sh`): as [`Self::hico_default`] with
-    /// 263 HOI classes and 29 verbs.
+    /// 263 HOI classes, 29 verbs, 82 object-classifier columns (80 objects, "person only",
+    /// "nothing") and verb weight 0.1 (the script's `--verb_weight 0.1`).
     pub fn vcoco_default() -> Self {
         let mut config = Self::hico_default();
         config.dataset = HoiDataset::Vcoco;
         config.heads.hoi_classes = 263;
         config.heads.verbs = 29;
+        config.heads.object_classes = HoiDataset::Vcoco.object_classifier_columns();
+        config.verb_weight = 0.1;
         config
     }
 
@@ -387,7 +402,11 @@ impl HoiclipConfig {
             clip,
             interaction,
             heads,
-            verb_weight: arg_f64("verb_weight")?.unwrap_or(0.5),
+            // Without `args`, the authors' training script's value for the dataset.
+            verb_weight: arg_f64("verb_weight")?.unwrap_or(match dataset {
+                HoiDataset::HicoDet => 0.5,
+                HoiDataset::Vcoco => 0.1,
+            }),
             clip_model: arg_str("clip_model")?.unwrap_or_else(|| "unknown".into()),
         };
         config.validate().map_err(|e| match e {
@@ -414,9 +433,14 @@ impl HoiclipConfig {
                 self.heads.verbs
             )));
         }
-        if self.heads.object_classes != 81 {
+        let columns = self.dataset.object_classifier_columns();
+        if self.heads.object_classes != columns {
+            let meaning = match self.dataset {
+                HoiDataset::HicoDet => "80 objects + no-object",
+                HoiDataset::Vcoco => "80 objects + person only + nothing",
+            };
             return Err(HoiclipError::Config(format!(
-                "the object classifier has {} classes, expected 80 objects + no-object",
+                "{name}: the object classifier has {} columns, expected {columns} ({meaning})",
                 self.heads.object_classes
             )));
         }
@@ -448,6 +472,12 @@ mod tests {
     fn presets_validate() {
         HoiclipConfig::hico_default().validate().expect("HICO-DET");
         HoiclipConfig::vcoco_default().validate().expect("V-COCO");
+        assert_eq!(HoiclipConfig::vcoco_default().heads.object_classes, 82);
+        assert_eq!(HoiclipConfig::vcoco_default().verb_weight, 0.1);
+        let mut wrong = HoiclipConfig::vcoco_default();
+        wrong.heads.object_classes = 81;
+        let err = wrong.validate().expect_err("V-COCO has 82 object columns");
+        assert!(err.to_string().contains("expected 82"), "{err}");
         assert_eq!(HoiclipConfig::hico_default().interaction.clip_dim, 768);
         assert_eq!(HoiclipConfig::hico_default().heads.clip_embed_dim, 512);
     }

@@ -264,9 +264,10 @@ impl HoiclipModel {
                 metadata.vocabulary.classes.len()
             )));
         }
-        if metadata.vocabulary.objects.len() > metadata.config.heads.object_classes {
+        if metadata.vocabulary.objects.len() + 1 != metadata.config.heads.object_classes {
             return Err(bad(format!(
-                "the vocabulary has {} objects, the object classifier {} columns",
+                "the vocabulary has {} objects, the object classifier {} columns (expected one \
+                 per object plus the no-object column)",
                 metadata.vocabulary.objects.len(),
                 metadata.config.heads.object_classes
             )));

@@ -19,4 +19,4 @@ pub use config::{HoiDataset, HoiclipConfig, ZeroShotType};
 pub use hoiclip::{HoiclipModel, HoiclipOutput};
 pub use input::{HoiclipInput, ResizeConfig};
 pub use open_vocabulary::CustomHoiClass;
-pub use vocabulary::{HoiClassEntry, HoiVocabulary};
+pub use vocabulary::{HoiClassEntry, HoiVocabulary, NO_OBJECT};

@@ -11,8 +11,11 @@
 //! - **Verb adapter**: its verb branch contributes only when the verb is one of the trained
 //!   verbs (`verb_projection` holds representations of those alone); a new verb adds nothing.
 //! - **Object classifier**: a trained object keeps its column; a new object gets the
-//!   normalised text embedding of `"a photo of a {object}"` (the authors' object prompt
-//!   form) and bias 0; the object `none` is the "no object" column.
+//!   normalised text embedding of the authors' object prompt form for the model's dataset
+//!   (HICO-DET `"a photo of a {object}"`, V-COCO `"a photo of a person and a {object}"`) and
+//!   bias 0. The object `none` marks object-less classes: a V-COCO model has a trained column
+//!   for it ("a photo of a person only"); elsewhere it gets the text embedding of that prompt.
+//!   The background ("no object") column stays last.
 //! - **Training-free enhancement**: uses the new prompts' text embeddings.
 //!
 //! Limits: new classes are scored by the text embedding alone, without the fine-tuning and
@@ -26,8 +29,9 @@ use burn::module::Param;
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::config::HoiDataset;
 use super::hoiclip::HoiclipModel;
-use super::vocabulary::{HoiClassEntry, HoiVocabulary};
+use super::vocabulary::{HoiClassEntry, HoiVocabulary, NO_OBJECT};
 use crate::error::{HoiclipError, Result};
 
 /// One requested HOI class.
@@ -50,6 +54,19 @@ impl CustomHoiClass {
             object: object.into(),
             prompt: prompt.into(),
         }
+    }
+}
+
+/// The authors' object prompt for a new object: `vcoco_obj_text_label`'s form for V-COCO,
+/// `hico_obj_text_label`'s for HICO-DET; [`NO_OBJECT`] is V-COCO's "a photo of a person only".
+fn object_prompt(dataset: HoiDataset, object: &str) -> String {
+    let object = object.trim().replace('_', " ");
+    if key(&object) == key(NO_OBJECT) {
+        return "a photo of a person only".into();
+    }
+    match dataset {
+        HoiDataset::HicoDet => format!("a photo of a {object}"),
+        HoiDataset::Vcoco => format!("a photo of a person and a {object}"),
     }
 }
 
@@ -126,34 +143,26 @@ impl HoiclipModel {
         let prompts: Vec<&str> = classes.iter().map(|c| c.prompt.as_str()).collect();
         let text = host(self.encode_text(&prompts)?)?;
 
-        // Objects: the trained real objects, then new ones; "none" is the no-object column.
-        let no_object_name = "none";
+        // Objects: the trained ones (V-COCO's `none` included), then new ones (`none` too,
+        // where the model has no column for it); one column each, the background last.
         let old_object_columns = self.config.heads.object_classes;
-        let trained_objects: Vec<String> = current
-            .objects
-            .iter()
-            .filter(|o| key(o) != no_object_name)
-            .cloned()
-            .collect();
+        let trained_objects: Vec<String> = current.objects.clone();
         let mut objects = trained_objects.clone();
         for c in classes {
             let k = key(&c.object);
-            if k != no_object_name && !objects.iter().any(|o| key(o) == k) {
-                objects.push(c.object.trim().to_string());
+            if !objects.iter().any(|o| key(o) == k) {
+                let name = if k == key(NO_OBJECT) {
+                    NO_OBJECT.to_string()
+                } else {
+                    c.object.trim().to_string()
+                };
+                objects.push(name);
             }
         }
         let new_objects: Vec<String> = objects[trained_objects.len()..].to_vec();
-        let uses_none = classes.iter().any(|c| key(&c.object) == no_object_name);
-        if uses_none {
-            objects.push(no_object_name.into());
-        }
         let object_index = |name: &str| -> usize {
             let k = key(name);
-            if k == no_object_name {
-                objects.len() - 1
-            } else {
-                objects.iter().position(|o| key(o) == k).unwrap_or(0)
-            }
+            objects.iter().position(|o| key(o) == k).unwrap_or(0)
         };
 
         // Verbs: the user's, in order of first appearance.
@@ -205,9 +214,10 @@ impl HoiclipModel {
             Some(b) => host(b.val())?,
             None => vec![0.0; old_object_columns],
         };
+        let dataset = self.config.dataset;
         let object_prompts: Vec<String> = new_objects
             .iter()
-            .map(|o| format!("a photo of a {}", o.replace('_', " ")))
+            .map(|o| object_prompt(dataset, o))
             .collect();
         let object_prompts: Vec<&str> = object_prompts.iter().map(String::as_str).collect();
         let object_text = if object_prompts.is_empty() {

@@ -30,13 +30,19 @@ impl From<&HoiClass> for HoiClassEntry {
     }
 }
 
+/// The object name of object-less classes (V-COCO's `stand`, `smile`, an instrument-less
+/// `cut`, ...): its classifier column is what the authors call "a photo of a person only".
+pub const NO_OBJECT: &str = "none";
+
 /// Verb names, object names and HOI classes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HoiVocabulary {
     /// Verb names (`ride`, ...).
     pub verbs: Vec<String>,
-    /// Object names; the object classifier's column `i` scores `objects[i]` (the last
-    /// column of the classifier is "no object").
+    /// Object names; the object classifier's column `i` scores `objects[i]`, and the
+    /// classifier has one more column, its last: "no object" (background, what unmatched
+    /// pair queries learn). [`NO_OBJECT`] (`none`), where present, is the object of
+    /// object-less classes — a real column, not the background.
     pub objects: Vec<String>,
     /// The HOI classes, in classifier order.
     pub classes: Vec<HoiClassEntry>,
@@ -53,12 +59,14 @@ impl HoiVocabulary {
         }
     }
 
-    /// V-COCO: 29 verbs, the 80 objects plus `none` (index 80, verbs without an object),
-    /// the authors' 263 classes.
+    /// V-COCO: 29 verbs, the 80 objects plus [`NO_OBJECT`] at index 80 (the authors'
+    /// "a photo of a person only" column, what object-less pairs are trained on), the
+    /// authors' 263 classes. The classifier's 82nd column (81, "a photo of nothing") is the
+    /// background.
     pub fn vcoco() -> Self {
         let mut objects: Vec<String> = HICO_OBJECTS.iter().map(|s| s.to_string()).collect();
         debug_assert_eq!(objects.len(), usize::from(VCOCO_NO_OBJECT));
-        objects.push("none".into());
+        objects.push(NO_OBJECT.into());
         Self {
             verbs: VCOCO_VERBS.iter().map(|s| s.to_string()).collect(),
             objects,
@@ -72,6 +80,12 @@ impl HoiVocabulary {
             HoiDataset::HicoDet => Self::hico(),
             HoiDataset::Vcoco => Self::vcoco(),
         }
+    }
+
+    /// The index of [`NO_OBJECT`] in [`Self::objects`], if the vocabulary has object-less
+    /// classes.
+    pub fn no_object_index(&self) -> Option<usize> {
+        self.objects.iter().position(|o| o == NO_OBJECT)
     }
 
     /// The prompts in class order.
@@ -125,8 +139,10 @@ mod tests {
             (29, 81, 263)
         );
         assert_eq!(vcoco.objects[80], "none");
+        assert_eq!(vcoco.no_object_index(), Some(80));
+        assert_eq!(hico.no_object_index(), None);
         vcoco.validate().expect("V-COCO vocabulary");
-        // V-COCO's object-less classes point at the no-object column (80).
+        // V-COCO's object-less classes point at the "person only" column (80).
         assert!(vcoco.classes.iter().any(|c| c.object == 80));
     }
 

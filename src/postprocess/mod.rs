@@ -11,12 +11,19 @@
 //!    pairs × classes.
 //! 4. [`triplet_nms::triplet_nms`]: the pair-wise triplet NMS of `hico_eval_triplet.py`,
 //!    run per HOI category.
+//!
+//! V-COCO models take [`vcoco`] instead of steps 2-4: per pair and verb the best class
+//! score, the verb-object mask, the 100 best (pair, verb) cells and no NMS.
 
 pub mod scores;
 pub mod triplet_nms;
+pub mod vcoco;
 
 pub use scores::{
     HoiCandidate, enhancement_scores, hoi_scores, sigmoid, top_k_hois, top_k_indices,
     top_k_indices_reference,
 };
 pub use triplet_nms::{Triplet, TripletNmsParams, pairwise_nms, triplet_nms};
+pub use vcoco::{
+    VerbCandidate, VerbObjectMask, VerbScores, object_labels, top_k_verbs, verb_scores,
+};

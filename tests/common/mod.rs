@@ -112,6 +112,22 @@ impl Fixture {
         }
     }
 
+    /// A float64 tensor's values (f32 stored is widened).
+    pub fn f64(&self, key: &str) -> Vec<f64> {
+        let st = self.tensors();
+        let view = st
+            .tensor(key)
+            .unwrap_or_else(|e| panic!("{}: no tensor {key}: {e}", self.name));
+        match view.dtype() {
+            safetensors::Dtype::F64 => view
+                .data()
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+            _ => self.f32(key).into_iter().map(f64::from).collect(),
+        }
+    }
+
     /// An integer tensor as i64 values (i64 or i32 stored).
     pub fn i64(&self, key: &str) -> Vec<i64> {
         let st = self.tensors();
@@ -273,6 +289,20 @@ pub fn hoiclip_small_config(
 pub fn hoiclip_small_model(device: &Device) -> hoiclip::model::HoiclipModel {
     let checkpoint = hoiclip_small_checkpoint();
     let config = hoiclip_small_config(&checkpoint);
+    hoiclip::model::HoiclipModel::load(&checkpoint, config, device).expect("fixture loads")
+}
+
+/// The V-COCO whole-model fixture (tests/fixtures/gen_hoiclip_vcoco_fixtures.py: text width
+/// 8) loaded on `device`.
+pub fn hoiclip_vcoco_small_model(device: &Device) -> hoiclip::model::HoiclipModel {
+    let checkpoint = hoiclip::model::Checkpoint::open(&fixture("hoiclip_vcoco_small.pth"))
+        .expect("fixture opens");
+    let config = hoiclip::model::HoiclipConfig::from_weights_with_clip(
+        &checkpoint.weights,
+        checkpoint.args.as_ref(),
+        Some(clip_config(49408, 8, 2)),
+    )
+    .expect("configuration of the V-COCO fixture");
     hoiclip::model::HoiclipModel::load(&checkpoint, config, device).expect("fixture loads")
 }
 
