@@ -323,3 +323,54 @@ fn vcoco_native_round_trip() {
         detector.detect(&images[0]).expect("detect")
     );
 }
+
+/// Open vocabulary on a V-COCO model: `none` keeps the trained "person only" column, a new
+/// object gets the V-COCO prompt form, the background column stays last.
+#[test]
+fn vcoco_open_vocabulary_uses_its_prompt_forms() {
+    let (_, device) = backends().remove(0);
+    let mut model = model(&device);
+    let embed = model.config.heads.clip_embed_dim;
+    let trained = values(model.heads.obj_visual_projection.weight.val());
+    let classes = [
+        hoiclip::model::CustomHoiClass::new("stand", "none", "a photo of a person standing"),
+        hoiclip::model::CustomHoiClass::new(
+            "hold_obj",
+            "kettlebell",
+            "a photo of a person holding a kettlebell",
+        ),
+    ];
+    model.set_vocabulary(&classes).expect("vocabulary");
+    let objects = &model.vocabulary.objects;
+    assert_eq!(objects.len(), 82);
+    assert_eq!(
+        (objects[80].as_str(), objects[81].as_str()),
+        ("none", "kettlebell")
+    );
+    assert_eq!(model.vocabulary.classes[0].object, 80);
+    let weight = values(model.heads.obj_visual_projection.weight.val());
+    assert_eq!(model.heads.obj_visual_projection.weight.dims(), [embed, 83]);
+    let column = |w: &[f32], cols: usize, c: usize| -> Vec<f32> {
+        (0..embed).map(|r| w[r * cols + c]).collect()
+    };
+    assert_eq!(
+        column(&weight, 83, 80),
+        column(&trained, 82, 80),
+        "person only"
+    );
+    assert_eq!(
+        column(&weight, 83, 82),
+        column(&trained, 82, 81),
+        "background"
+    );
+    let text = values(
+        model
+            .encode_text(&["a photo of a person and a kettlebell"])
+            .expect("text"),
+    );
+    let err = common::max_abs_diff(&column(&weight, 83, 81), &text);
+    assert!(
+        err <= 1e-6,
+        "new object column differs from its prompt by {err}"
+    );
+}
