@@ -104,7 +104,8 @@ pub(crate) fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
+/// The JSON type of a value, for messages (`a string`, `null`, ...).
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -115,7 +116,8 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn show(v: &Value) -> String {
+/// A value as JSON text, cut to about 40 characters, for messages.
+pub(crate) fn show(v: &Value) -> String {
     let s = v.to_string();
     if s.len() > 40 {
         format!("{}...", &s[..s.floor_char_boundary(40)])

@@ -12,7 +12,8 @@ pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-fn shape_error(name: &str, expected: String, found: Vec<usize>) -> HoiclipError {
+/// An `InputShape` error for the slice `name`.
+pub(crate) fn shape_error(name: &str, expected: String, found: Vec<usize>) -> HoiclipError {
     HoiclipError::InputShape {
         name: name.to_string(),
         expected,

@@ -17,16 +17,9 @@
 //! tools/convert_vcoco_annotations.py writes it); the appended column of ones is the
 //! "person only" label (80), so object-less predictions are never masked.
 
-use crate::error::{HoiclipError, Result};
+use crate::error::Result;
+use crate::postprocess::scores::shape_error;
 use crate::postprocess::sigmoid;
-
-fn shape_error(name: &str, expected: String, found: Vec<usize>) -> HoiclipError {
-    HoiclipError::InputShape {
-        name: name.to_string(),
-        expected,
-        found,
-    }
-}
 
 /// The verb-object validity matrix of the V-COCO evaluation (`correct_mat` with the ones
 /// column appended): `[verbs, columns]`, indexed by a pair's object label.
@@ -44,7 +37,7 @@ impl VerbObjectMask {
     ///
     /// # Errors
     ///
-    /// [`HoiclipError::InputShape`] when `values` is not `verbs * objects` long.
+    /// [`InputShape`](crate::HoiclipError::InputShape) when `values` is not `verbs * objects` long.
     pub fn from_correct_mat(values: &[f64], verbs: usize, objects: usize) -> Result<Self> {
         if values.len() != verbs.saturating_mul(objects) {
             return Err(shape_error(
@@ -125,7 +118,7 @@ impl VerbObjectMask {
 ///
 /// # Errors
 ///
-/// [`HoiclipError::InputShape`] for a slice of the wrong length or fewer than two columns.
+/// [`InputShape`](crate::HoiclipError::InputShape) for a slice of the wrong length or fewer than two columns.
 pub fn object_labels(
     obj_logits: &[f32],
     num_pairs: usize,
@@ -176,7 +169,7 @@ pub struct VerbScores {
 ///
 /// # Errors
 ///
-/// [`HoiclipError::InputShape`] when a length disagrees with the sizes, a class's object is
+/// [`InputShape`](crate::HoiclipError::InputShape) when a length disagrees with the sizes, a class's object is
 /// not a column or its verb not below `num_verbs`.
 #[allow(clippy::too_many_arguments)]
 pub fn verb_scores(
@@ -314,7 +307,7 @@ pub struct VerbCandidate {
 ///
 /// # Errors
 ///
-/// [`HoiclipError::InputShape`] when `labels` is not one per pair or the mask is narrower
+/// [`InputShape`](crate::HoiclipError::InputShape) when `labels` is not one per pair or the mask is narrower
 /// than a label or has fewer verbs.
 pub fn top_k_verbs(
     verb_scores: &VerbScores,

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{HoiclipError, Result};
+pub(super) use crate::eval::json::{kind, show};
 
 /// Where a value sits: the file and the item inside it, for messages.
 pub(super) struct Loc<'a> {
@@ -111,24 +112,4 @@ pub(super) fn read_text(path: &Path) -> Result<String> {
 pub(super) fn parse(text: &str, source: &Path) -> Result<Value> {
     serde_json::from_str(text)
         .map_err(|e| HoiclipError::Config(format!("{}: not valid JSON: {e}", source.display())))
-}
-
-pub(super) fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn show(v: &Value) -> String {
-    let s = v.to_string();
-    if s.len() > 40 {
-        format!("{}...", &s[..s.floor_char_boundary(40)])
-    } else {
-        s
-    }
 }
