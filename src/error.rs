@@ -132,6 +132,30 @@ pub enum HoiclipError {
         /// Why.
         reason: String,
     },
+
+    /// A training target (annotation) the criterion cannot use.
+    #[error("training target of image {image}: {reason}")]
+    Target {
+        /// The image, by its position in the batch or its file name.
+        image: String,
+        /// What is wrong, naming the pair or field.
+        reason: String,
+    },
+
+    /// Training produced a non-finite value; the run stops before the optimiser applies it.
+    #[error("non-finite {what} at training step {step}: {value}")]
+    NonFinite {
+        /// The optimiser step (0-based) at which it happened.
+        step: u64,
+        /// The loss term or gradient at fault (e.g. `loss_hoi_labels_0`, `gradient norm`).
+        what: String,
+        /// The value found (NaN or ±inf).
+        value: f64,
+    },
+
+    /// Training was configured or resumed inconsistently.
+    #[error("training: {0}")]
+    Training(String),
 }
 
 /// `Result` with [`HoiclipError`].

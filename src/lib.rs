@@ -13,6 +13,8 @@ pub mod labels;
 pub mod model;
 pub mod nn;
 pub mod postprocess;
+#[cfg(feature = "train")]
+pub mod train;
 pub mod weights;
 
 pub use backend::BackendChoice;

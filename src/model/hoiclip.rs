@@ -38,6 +38,21 @@ pub struct HoiclipOutput {
     pub clip_hoi_scores: Tensor<2>,
 }
 
+/// One decoder level's predictions: what the authors' training forward returns for the last
+/// level (`out`) and for each earlier one (`out['aux_outputs']`).
+#[derive(Clone, Debug)]
+pub struct LevelPrediction {
+    /// `pred_hoi_logits`: `[batch, pairs, hoi_classes]` (training heads: `visual_projection`
+    /// and `verb2hoi_proj`, never the zero-shot evaluation heads).
+    pub hoi_logits: Tensor<3>,
+    /// `pred_obj_logits`: `[batch, pairs, objects + 1]`.
+    pub object_logits: Tensor<3>,
+    /// `pred_sub_boxes`: normalised `(cx, cy, w, h)`, `[batch, pairs, 4]`.
+    pub human_boxes: Tensor<3>,
+    /// `pred_obj_boxes`: normalised `(cx, cy, w, h)`, `[batch, pairs, 4]`.
+    pub object_boxes: Tensor<3>,
+}
+
 /// HOICLIP.
 #[derive(Module, Debug)]
 pub struct HoiclipModel {
@@ -216,6 +231,80 @@ impl HoiclipModel {
             object_boxes: detection.object_boxes,
             clip_hoi_scores,
         })
+    }
+
+    /// The training forward pass: the predictions of every decoder level the authors'
+    /// criterion scores, auxiliary levels first and the last level (the main output) last
+    /// (`HOICLIP.forward` with `aux_loss`, `_set_aux_loss_triplet`).
+    ///
+    /// Level `i` of `L = instance-decoder layers` pairs instance-decoder layer `i` (object
+    /// logits and boxes) with interaction-decoder layer `I - L + i` of its `I` layers
+    /// (`outputs[-dec_layers:]`), or with the single interaction layer repeated when `I` is 1,
+    /// exactly as the reference slices them.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::forward`]; [`HoiclipError::Config`] when the interaction decoder has more
+    /// than one but fewer layers than the instance decoder (the reference fails there too).
+    pub fn forward_levels(&self, input: &HoiclipInput) -> Result<Vec<LevelPrediction>> {
+        let batch = input.batch.len();
+        let [clip_b, _, _, _] = input.clip_images.dims();
+        if clip_b != batch {
+            return Err(HoiclipError::InputShape {
+                name: "clip_images".into(),
+                expected: format!("[{batch}, 3, n_px, n_px] (one crop per image)"),
+                found: input.clip_images.dims().to_vec(),
+            });
+        }
+        let detection = self.detection.forward(&input.batch);
+        let (Some(human), Some(object)) = (
+            detection.human_states.last(),
+            detection.object_states.last(),
+        ) else {
+            return Err(HoiclipError::Config(
+                "the instance decoder has no layers".into(),
+            ));
+        };
+        // [batch, 1 + grid², clip_dim]
+        let vision = self.clip.encode_image(input.clip_images.clone())?;
+        let interaction = self.interaction.forward(
+            human.clone(),
+            object.clone(),
+            detection.memory.clone(),
+            vision.token_map,
+        );
+        let levels = detection.human_states.len();
+        let inter_layers = interaction.layer_outputs.len();
+        if inter_layers == 0 || (inter_layers > 1 && inter_layers < levels) {
+            return Err(HoiclipError::Config(format!(
+                "the interaction decoder has {inter_layers} layers; training pairs them with the \
+                 {levels} instance-decoder layers and needs 1 or at least {levels}"
+            )));
+        }
+        let boxes = self.detection.boxes_per_layer(&detection);
+        let mut out = Vec::with_capacity(levels);
+        for (level, (human_boxes, object_boxes)) in boxes.into_iter().enumerate() {
+            let inter_index = if inter_layers == 1 {
+                0
+            } else {
+                inter_layers - levels + level
+            };
+            // `inter_hs @ clip_proj`: [batch, pairs, embed_dim]
+            let inter = self
+                .clip
+                .visual
+                .proj
+                .forward(interaction.layer_outputs[inter_index].clone());
+            out.push(LevelPrediction {
+                hoi_logits: self.heads.hoi_logits(inter, false)?,
+                object_logits: self
+                    .heads
+                    .object_logits(detection.object_states[level].clone()),
+                human_boxes,
+                object_boxes,
+            });
+        }
+        Ok(out)
     }
 
     /// Save to the native format (burnpack with the configuration in its metadata); loads

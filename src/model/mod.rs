@@ -5,10 +5,12 @@
 //! - [`input`]: images → [`HoiclipInput`] (the reference's test transforms, padding);
 //! - [`vocabulary`]: verb/object names and HOI classes with their prompts;
 //! - [`open_vocabulary`]: replacing the classes at run time with user prompts;
-//! - [`hoiclip`]: [`HoiclipModel`] and its raw outputs [`HoiclipOutput`].
+//! - [`hoiclip`]: [`HoiclipModel`] and its raw outputs [`HoiclipOutput`];
+//! - [`export`]: the model's parameters under the authors' state-dict key names.
 
 pub mod checkpoint;
 pub mod config;
+pub mod export;
 pub mod hoiclip;
 pub mod input;
 pub mod open_vocabulary;
@@ -16,7 +18,7 @@ pub mod vocabulary;
 
 pub use checkpoint::Checkpoint;
 pub use config::{HoiDataset, HoiclipConfig, ZeroShotType};
-pub use hoiclip::{HoiclipModel, HoiclipOutput};
+pub use hoiclip::{HoiclipModel, HoiclipOutput, LevelPrediction};
 pub use input::{HoiclipInput, ResizeConfig};
 pub use open_vocabulary::CustomHoiClass;
 pub use vocabulary::{HoiClassEntry, HoiVocabulary, NO_OBJECT};

@@ -1,0 +1,149 @@
+//! Checkpoints: a resumed run takes the identical next step, and a process killed in the
+//! middle of writing a checkpoint keeps the last good one (the kill is real: a child process
+//! aborts inside the save, see `HOICLIP_CHECKPOINT_CRASH_AFTER`).
+#![cfg(feature = "train")]
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use hoiclip::model::{HoiclipModel, ResizeConfig};
+use hoiclip::train::checkpoint::{self, CRASH_ENV};
+use hoiclip::train::{
+    InMemorySet, StepEvent, StopReason, SyntheticClass, TrainConfig, TrainHooks, Trainer,
+    synthetic_set,
+};
+
+const RUN_DIR_ENV: &str = "HOICLIP_TEST_CHILD_RUN_DIR";
+
+fn data(model: &HoiclipModel) -> InMemorySet {
+    let classes: Vec<SyntheticClass> = [3usize, 150]
+        .iter()
+        .map(|&hoi| SyntheticClass {
+            hoi,
+            object: model.vocabulary.classes[hoi].object,
+        })
+        .collect();
+    synthetic_set(4, &classes, 64, 48, 11).expect("synthetic set")
+}
+
+fn config(max_steps: u64) -> TrainConfig {
+    TrainConfig {
+        epochs: 3,
+        batch_size: 2,
+        resize: ResizeConfig {
+            shorter: 48,
+            max_size: Some(80),
+        },
+        checkpoint_every: 1,
+        keep_checkpoints: 3,
+        max_steps: Some(max_steps),
+        ..TrainConfig::hico_default()
+    }
+}
+
+#[derive(Default)]
+struct Losses(Vec<(u64, f64)>);
+impl TrainHooks for Losses {
+    fn on_step(&mut self, event: &StepEvent) {
+        self.0.push((event.global_step, event.outcome.loss));
+    }
+}
+
+fn device() -> burn::tensor::Device {
+    hoiclip::BackendChoice::Flex.device().expect("flex")
+}
+
+/// Parameters that every part of the step touches, as host values.
+fn probe(trainer: &Trainer) -> Vec<Vec<f32>> {
+    let m = trainer.inference_model();
+    let v = |t: burn::tensor::Tensor<2>| common::values(t);
+    vec![
+        v(m.detection.query_embed_h.val()),
+        v(m.heads.verb_projection.weight.val()),
+        v(m.interaction.obj_class_fc.weight.val()),
+        common::values(m.heads.logit_scale.val()),
+    ]
+}
+
+fn run(dir: &Path, max_steps: u64, resume: bool) -> (Trainer, Vec<(u64, f64)>) {
+    let device = device();
+    let model = common::hoiclip_small_model(&device);
+    let set = data(&model);
+    let mut trainer = if resume {
+        let mut t = Trainer::resume(dir, &device).expect("resume");
+        t.config.max_steps = Some(max_steps);
+        t
+    } else {
+        Trainer::new(model, config(max_steps), dir).expect("trainer")
+    };
+    let mut losses = Losses::default();
+    let reason = trainer
+        .run(&set, &mut losses, &AtomicBool::new(false))
+        .expect("run");
+    assert_eq!(reason, StopReason::StepLimit);
+    (trainer, losses.0)
+}
+
+#[test]
+fn a_resumed_run_takes_the_identical_next_steps() {
+    let straight = tempfile::tempdir().unwrap();
+    let (reference, ref_losses) = run(straight.path(), 4, false);
+    assert_eq!(ref_losses.len(), 4);
+
+    let split = tempfile::tempdir().unwrap();
+    let (_, first) = run(split.path(), 2, false);
+    assert_eq!(first, ref_losses[..2]);
+    let (resumed, second) = run(split.path(), 4, true);
+    // Steps 3 and 4 cross an epoch boundary (2 batches per epoch): the sampler, the
+    // optimiser moments and the step counter all resumed.
+    assert_eq!(second, ref_losses[2..], "losses after resuming");
+    assert_eq!(probe(&resumed), probe(&reference), "parameters after resuming");
+    assert_eq!(resumed.state().global_step, 4);
+}
+
+/// Runs only as the child of `a_kill_mid_save_keeps_the_last_good_checkpoint`.
+#[test]
+#[ignore = "spawned by a_kill_mid_save_keeps_the_last_good_checkpoint"]
+fn child_training_run() {
+    let Ok(dir) = std::env::var(RUN_DIR_ENV) else {
+        return;
+    };
+    run(Path::new(&dir), 3, false);
+}
+
+#[test]
+fn a_kill_mid_save_keeps_the_last_good_checkpoint() {
+    let straight = tempfile::tempdir().unwrap();
+    let (reference, ref_losses) = run(straight.path(), 3, false);
+
+    for stage in ["model", "optimizer", "state", "rename"] {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_training_run", "--ignored", "--test-threads", "1"])
+            .env(RUN_DIR_ENV, dir.path())
+            .env(CRASH_ENV, format!("{stage}@2"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("child starts");
+        assert!(!status.success(), "the child was to abort while saving step 2 ({stage})");
+        let latest = checkpoint::latest(dir.path()).unwrap().expect("a checkpoint survives");
+        // Even when killed after step 2's directory was complete ("rename"), LATEST still
+        // names step 1 until it is replaced.
+        let expected = checkpoint::checkpoint_name(1);
+        assert_eq!(latest.file_name().unwrap().to_str().unwrap(), expected, "{stage}");
+
+        let (resumed, losses) = run(dir.path(), 3, true);
+        assert_eq!(losses, ref_losses[1..], "{stage}: losses after the crash");
+        assert_eq!(probe(&resumed), probe(&reference), "{stage}: parameters");
+        // The next save cleaned up what the killed one left.
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+            .collect();
+        assert!(leftovers.is_empty(), "{stage}: partial checkpoints left");
+    }
+}
