@@ -319,7 +319,9 @@ impl TrainHooks for Hooks {
     fn on_epoch_end(&mut self, epoch: usize, model: &HoiclipModel) -> hoiclip::Result<()> {
         let _ = self.log.flush();
         let last = epoch + 1 == self.epochs;
-        if self.validation.is_empty() || !(last || (epoch + 1) % self.eval_every.max(1) == 0) {
+        if self.validation.is_empty()
+            || !(last || (epoch + 1).is_multiple_of(self.eval_every.max(1)))
+        {
             return Ok(());
         }
         let score = |samples: &[TrainingSample]| -> hoiclip::Result<String> {
@@ -364,7 +366,12 @@ fn run(mut args: Args) -> hoiclip::Result<()> {
     let start = Instant::now();
     // The vocabulary of the synthetic classes comes from the model; for a resumed run it is
     // the checkpoint's.
-    let mut trainer = Trainer::resume_or_new(|| load_model(&args, &device), config, &args.run_dir, &device)?;
+    let mut trainer = Trainer::resume_or_new(
+        || load_model(&args, &device),
+        config,
+        &args.run_dir,
+        &device,
+    )?;
     if trainer.state().global_step > 0 {
         eprintln!(
             "resumed {} at step {} (epoch {})",
@@ -406,8 +413,10 @@ fn run(mut args: Args) -> hoiclip::Result<()> {
         })?;
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}")
-            .map_err(|e| HoiclipError::Config(e.to_string()))?,
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}",
+        )
+        .map_err(|e| HoiclipError::Config(e.to_string()))?,
     );
     bar.set_position(trainer.state().global_step);
     let mut hooks = Hooks {

@@ -99,7 +99,11 @@ fn a_resumed_run_takes_the_identical_next_steps() {
     // Steps 3 and 4 cross an epoch boundary (2 batches per epoch): the sampler, the
     // optimiser moments and the step counter all resumed.
     assert_eq!(second, ref_losses[2..], "losses after resuming");
-    assert_eq!(probe(&resumed), probe(&reference), "parameters after resuming");
+    assert_eq!(
+        probe(&resumed),
+        probe(&reference),
+        "parameters after resuming"
+    );
     assert_eq!(resumed.state().global_step, 4);
 }
 
@@ -121,19 +125,34 @@ fn a_kill_mid_save_keeps_the_last_good_checkpoint() {
     for stage in ["model", "optimizer", "state", "rename"] {
         let dir = tempfile::tempdir().unwrap();
         let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_training_run", "--ignored", "--test-threads", "1"])
+            .args([
+                "--exact",
+                "child_training_run",
+                "--ignored",
+                "--test-threads",
+                "1",
+            ])
             .env(RUN_DIR_ENV, dir.path())
             .env(CRASH_ENV, format!("{stage}@2"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()
             .expect("child starts");
-        assert!(!status.success(), "the child was to abort while saving step 2 ({stage})");
-        let latest = checkpoint::latest(dir.path()).unwrap().expect("a checkpoint survives");
+        assert!(
+            !status.success(),
+            "the child was to abort while saving step 2 ({stage})"
+        );
+        let latest = checkpoint::latest(dir.path())
+            .unwrap()
+            .expect("a checkpoint survives");
         // Even when killed after step 2's directory was complete ("rename"), LATEST still
         // names step 1 until it is replaced.
         let expected = checkpoint::checkpoint_name(1);
-        assert_eq!(latest.file_name().unwrap().to_str().unwrap(), expected, "{stage}");
+        assert_eq!(
+            latest.file_name().unwrap().to_str().unwrap(),
+            expected,
+            "{stage}"
+        );
 
         let (resumed, losses) = run(dir.path(), 3, true);
         assert_eq!(losses, ref_losses[1..], "{stage}: losses after the crash");

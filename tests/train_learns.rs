@@ -13,7 +13,8 @@ use std::sync::atomic::AtomicBool;
 
 use hoiclip::model::ResizeConfig;
 use hoiclip::train::{
-    OptimizerConfig, StopReason, SyntheticClass, TrainConfig, Trainer, synthetic_set,
+    OptimizerConfig, StopReason, SyntheticClass, TrainConfig, Trainer, ValidationProtocol,
+    evaluate_samples, synthetic_set,
 };
 use hoiclip::{DetectOptions, HoiDetector, Hoiclip};
 
@@ -31,7 +32,9 @@ fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
 
 #[test]
 fn fine_tuning_on_synthetic_images_learns_their_triplets() {
-    let device = hoiclip::BackendChoice::Flex.device().expect("flex is compiled in");
+    let device = hoiclip::BackendChoice::Flex
+        .device()
+        .expect("flex is compiled in");
     let model = common::hoiclip_small_model(&device);
     // Two HOI classes of the HICO vocabulary, with their own objects.
     let classes: Vec<SyntheticClass> = [0usize, 77]
@@ -66,7 +69,7 @@ fn fine_tuning_on_synthetic_images_learns_their_triplets() {
     impl hoiclip::train::TrainHooks for Losses {
         fn on_step(&mut self, event: &hoiclip::train::StepEvent) {
             self.0.push(event.outcome.loss);
-            if event.global_step % 100 == 0 {
+            if event.global_step.is_multiple_of(100) {
                 let main: Vec<String> = event
                     .outcome
                     .terms
@@ -80,7 +83,9 @@ fn fine_tuning_on_synthetic_images_learns_their_triplets() {
     }
     let mut losses = Losses(Vec::new());
     let stop = AtomicBool::new(false);
-    let reason = trainer.run(&data, &mut losses, &stop).expect("training runs");
+    let reason = trainer
+        .run(&data, &mut losses, &stop)
+        .expect("training runs");
     assert_eq!(reason, StopReason::StepLimit);
     let losses = losses.0;
     assert_eq!(losses.len() as u64, STEPS);
@@ -101,17 +106,60 @@ fn fine_tuning_on_synthetic_images_learns_their_triplets() {
         let top = found.first().expect("at least one detection");
         let (w, h) = (sample.image.width() as f32, sample.image.height() as f32);
         let to_xyxy = |b: [f32; 4]| {
-            [(b[0] - b[2] / 2.0) * w, (b[1] - b[3] / 2.0) * h, (b[0] + b[2] / 2.0) * w, (b[1] + b[3] / 2.0) * h]
+            [
+                (b[0] - b[2] / 2.0) * w,
+                (b[1] - b[3] / 2.0) * h,
+                (b[0] + b[2] / 2.0) * w,
+                (b[1] + b[3] / 2.0) * h,
+            ]
         };
         let t = &sample.target;
-        assert_eq!(top.hoi_id, t.hoi_labels[0][0], "{}: top triplet {top:?}", sample.name);
+        assert_eq!(
+            top.hoi_id, t.hoi_labels[0][0],
+            "{}: top triplet {top:?}",
+            sample.name
+        );
         let sub_iou = iou(top.subject_box, to_xyxy(t.human_boxes[0]));
-        let obj_iou = iou(top.object_box.expect("an object box"), to_xyxy(t.object_boxes[0]));
-        eprintln!("{}: HOI {} IoU {sub_iou:.3} / {obj_iou:.3}", sample.name, top.hoi_id);
-        assert!(sub_iou >= 0.5 && obj_iou >= 0.5, "{}: IoU {sub_iou} / {obj_iou}", sample.name);
+        let obj_iou = iou(
+            top.object_box.expect("an object box"),
+            to_xyxy(t.object_boxes[0]),
+        );
+        eprintln!(
+            "{}: HOI {} IoU {sub_iou:.3} / {obj_iou:.3}",
+            sample.name, top.hoi_id
+        );
+        assert!(
+            sub_iou >= 0.5 && obj_iou >= 0.5,
+            "{}: IoU {sub_iou} / {obj_iou}",
+            sample.name
+        );
     }
+    // The crate's evaluator (the validation hook of the trainer) agrees: on these images the
+    // trained model's detections score a high mAP.
+    let report = evaluate_samples(
+        trainer.inference_model(),
+        &data.samples,
+        DetectOptions {
+            resize,
+            ..DetectOptions::default()
+        },
+        ValidationProtocol::Proxy,
+    )
+    .expect("evaluation");
+    let map = report
+        .summary
+        .full
+        .map
+        .expect("a mean over the two classes");
+    eprintln!("mAP on the training images: {map:.4}");
+    assert_eq!(report.summary.full.num_classes, 2);
+    assert!(map >= 0.9, "mAP {map}");
     // The final checkpoint is there and complete.
-    assert!(hoiclip::train::checkpoint::latest(run.path()).unwrap().is_some());
+    assert!(
+        hoiclip::train::checkpoint::latest(run.path())
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[test]

@@ -21,7 +21,6 @@
 
 mod common;
 
-use burn::module::Module;
 use burn::tensor::Gradients;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{Fixture, backends, values};
@@ -29,8 +28,7 @@ use hoiclip::BackendChoice;
 use hoiclip::detection::batch::pad_batch;
 use hoiclip::model::{HoiclipInput, HoiclipModel};
 use hoiclip::train::{
-    FreezePolicy, HoiOptimizer, HoiTarget, OptimizerConfig, SetCriterion, TrainStep, apply_freeze,
-    parameters,
+    FreezePolicy, HoiOptimizer, HoiTarget, OptimizerConfig, SetCriterion, TrainStep, parameters,
 };
 
 const FIXTURE: &str = "train_step_small_io.safetensors";
@@ -188,7 +186,9 @@ fn read(m: &HoiclipModel, name: &str, grads: Option<&Gradients>) -> Vec<f32> {
 /// `max |a − e| / max |e|` (0 when both are 0).
 fn relative_error(actual: &[f32], expected: &[f32]) -> f64 {
     assert_eq!(actual.len(), expected.len(), "length mismatch");
-    let scale = expected.iter().fold(0.0f64, |m, v| m.max(f64::from(v.abs())));
+    let scale = expected
+        .iter()
+        .fold(0.0f64, |m, v| m.max(f64::from(v.abs())));
     let err = actual
         .iter()
         .zip(expected)
@@ -207,20 +207,28 @@ fn scalar_relative(actual: f64, expected: f64) -> f64 {
 /// The model of the fixture on the autodiff counterpart of `device`, frozen as the authors'
 /// script freezes it.
 fn training_model(device: &Device) -> HoiclipModel {
-    let model = common::hoiclip_small_model(device);
-    let mut model = apply_freeze(model.fork(&device.clone().autodiff()).train(), FreezePolicy::default());
-    model.detection.backbone.reset_cpu_plan();
-    model
+    hoiclip::train::training_model(common::hoiclip_small_model(device), FreezePolicy::default())
 }
 
 fn input(io: &Fixture, device: &Device) -> HoiclipInput {
     let b = io.shape("detr_images")[0];
     let n = io.shape("clip_images")[2];
-    let prepared = common::unpad_fixture_images(io, "detr_images", "padding_mask", &(0..b).collect::<Vec<_>>());
-    let original_sizes = prepared.iter().map(|p| (p.width as u32, p.height as u32)).collect();
+    let prepared = common::unpad_fixture_images(
+        io,
+        "detr_images",
+        "padding_mask",
+        &(0..b).collect::<Vec<_>>(),
+    );
+    let original_sizes = prepared
+        .iter()
+        .map(|p| (p.width as u32, p.height as u32))
+        .collect();
     HoiclipInput {
         batch: pad_batch(&prepared, device).expect("pad"),
-        clip_images: Tensor::from_data(TensorData::new(io.f32("clip_images"), [b, 3, n, n]), device),
+        clip_images: Tensor::from_data(
+            TensorData::new(io.f32("clip_images"), [b, 3, n, n]),
+            device,
+        ),
         original_sizes,
     }
 }
@@ -241,7 +249,11 @@ fn targets(io: &Fixture) -> Vec<HoiTarget> {
             HoiTarget {
                 human_boxes: boxes("sub_boxes"),
                 object_boxes: boxes("obj_boxes"),
-                object_labels: io.i64(&key("obj_labels")).iter().map(|&v| v as usize).collect(),
+                object_labels: io
+                    .i64(&key("obj_labels"))
+                    .iter()
+                    .map(|&v| v as usize)
+                    .collect(),
                 hoi_labels: hoi
                     .chunks(classes)
                     .map(|row| (0..classes).filter(|&c| row[c] == 1.0).collect())
@@ -373,10 +385,16 @@ fn training_step_matches_the_authors() {
                 let err = common::max_abs_diff(&cost, &expected);
                 println!("{backend:?} {name} cost {image}: max abs error {err:.2e}");
                 assert!(err <= tol * 10.0, "{name} cost of image {image}: {err}");
-                let src: Vec<usize> =
-                    io.i64(&format!("{name}_src_{image}")).iter().map(|&v| v as usize).collect();
-                let tgt: Vec<usize> =
-                    io.i64(&format!("{name}_tgt_{image}")).iter().map(|&v| v as usize).collect();
+                let src: Vec<usize> = io
+                    .i64(&format!("{name}_src_{image}"))
+                    .iter()
+                    .map(|&v| v as usize)
+                    .collect();
+                let tgt: Vec<usize> = io
+                    .i64(&format!("{name}_tgt_{image}"))
+                    .iter()
+                    .map(|&v| v as usize)
+                    .collect();
                 assert_eq!(a.queries, src, "{backend:?} {name} image {image}: queries");
                 assert_eq!(a.pairs, tgt, "{backend:?} {name} image {image}: pairs");
             }
@@ -444,15 +462,25 @@ fn two_optimizer_steps_match_the_authors() {
                 .run(model, &input, &targets, 0, i as u64, None)
                 .expect("step");
             model = next;
-            let key = if i == 0 { "grad_total_norm" } else { "grad_total_norm_step1" };
+            let key = if i == 0 {
+                "grad_total_norm"
+            } else {
+                "grad_total_norm_step1"
+            };
             let expected_norm = f64::from(io.f32(key)[0]);
             let err = scalar_relative(outcome.report.grad_norm, expected_norm);
-            println!("{backend:?} {snapshot}: gradient norm rel error {err:.1e}, clip {:.3e}", outcome.report.clip_factor);
+            println!(
+                "{backend:?} {snapshot}: gradient norm rel error {err:.1e}, clip {:.3e}",
+                outcome.report.clip_factor
+            );
             assert!(err <= grad_tolerance(backend));
             if i == 1 {
                 let expected = f64::from(io.f32("loss_total_step1")[0]);
                 let err = scalar_relative(outcome.loss, expected);
-                println!("{backend:?} loss at step 2: {} vs {expected} (rel {err:.1e})", outcome.loss);
+                println!(
+                    "{backend:?} loss at step 2: {} vs {expected} (rel {err:.1e})",
+                    outcome.loss
+                );
                 assert!(err <= loss_tolerance(backend));
             }
             let (mut worst_abs, mut worst_update) = (0.0f32, 0.0f64);

@@ -273,7 +273,12 @@ impl SetCriterion {
             .map(|&(image, q, _)| (image * queries + q) as i64)
             .collect();
         let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [m]), &device);
-        let gather = |boxes: &Tensor<3>| boxes.clone().reshape([batch * queries, 4]).select(0, rows.clone());
+        let gather = |boxes: &Tensor<3>| {
+            boxes
+                .clone()
+                .reshape([batch * queries, 4])
+                .select(0, rows.clone())
+        };
         let src_sub = gather(&level.human_boxes);
         let src_obj = gather(&level.object_boxes);
         let mut tgt_sub = Vec::with_capacity(m * 4);
@@ -282,7 +287,11 @@ impl SetCriterion {
         for &(image, _, t) in &matches {
             tgt_sub.extend_from_slice(&targets[image].human_boxes[t]);
             tgt_obj.extend_from_slice(&targets[image].object_boxes[t]);
-            exists.push(if targets[image].has_object_box(t) { 1.0f32 } else { 0.0 });
+            exists.push(if targets[image].has_object_box(t) {
+                1.0f32
+            } else {
+                0.0
+            });
         }
         let existing: f64 = exists.iter().map(|&v| f64::from(v)).sum();
         let tgt_sub = Tensor::<2>::from_data(TensorData::new(tgt_sub, [m, 4]), &device);
@@ -291,14 +300,21 @@ impl SetCriterion {
         let object_norm = existing + 1e-4;
 
         let sub_bbox = (src_sub.clone() - tgt_sub.clone()).abs().sum() / num_interactions;
-        let obj_bbox = ((src_obj.clone() - tgt_obj.clone()).abs() * exists.clone().unsqueeze_dim(1))
-            .sum()
-            / object_norm;
+        let obj_bbox =
+            ((src_obj.clone() - tgt_obj.clone()).abs() * exists.clone().unsqueeze_dim(1)).sum()
+                / object_norm;
         use super::boxes::{cxcywh_to_xyxy_tensor as xyxy, paired_generalized_iou as giou};
         let sub_giou = (giou(xyxy(src_sub), xyxy(tgt_sub)).neg() + 1.0).sum() / num_interactions;
         let obj_giou =
             ((giou(xyxy(src_obj), xyxy(tgt_obj)).neg() + 1.0) * exists).sum() / object_norm;
-        Ok([hoi_loss, object_loss, sub_bbox, obj_bbox, sub_giou, obj_giou])
+        Ok([
+            hoi_loss,
+            object_loss,
+            sub_bbox,
+            obj_bbox,
+            sub_giou,
+            obj_giou,
+        ])
     }
 
     /// `_neg_loss` on `clamp(sigmoid(logits), 1e-4, 1 − 1e-4)` against the 0/1 `target`.

@@ -68,7 +68,8 @@ impl TrainingSet for InMemorySet {
 /// cut into `len / batch_size` full batches (`drop_last=True`).
 pub fn epoch_batches(len: usize, batch_size: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..len).collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     order.shuffle(&mut rng);
     order
         .chunks_exact(batch_size.max(1))
@@ -117,7 +118,11 @@ pub fn synthetic_set(
         .map(|i| {
             let class = classes[i % classes.len()];
             let mut image = RgbImage::new(width, height);
-            let base: [f32; 3] = [rng.random_range(60.0..120.0), 90.0, rng.random_range(60.0..120.0)];
+            let base: [f32; 3] = [
+                rng.random_range(60.0..120.0),
+                90.0,
+                rng.random_range(60.0..120.0),
+            ];
             for (x, y, px) in image.enumerate_pixels_mut() {
                 let wave = ((x as f32 * 0.21).sin() + (y as f32 * 0.17).cos()) * 12.0;
                 *px = Rgb(base.map(|b| (b + wave).clamp(0.0, 255.0) as u8));
@@ -185,8 +190,14 @@ mod tests {
         for s in &set.samples {
             s.target.validate(&s.name, 600, 81).unwrap();
             for b in s.target.human_boxes.iter().chain(&s.target.object_boxes) {
-                assert!(b[0] - b[2] / 2.0 >= -1e-6 && b[0] + b[2] / 2.0 <= 1.0 + 1e-6, "{b:?}");
-                assert!(b[1] - b[3] / 2.0 >= -1e-6 && b[1] + b[3] / 2.0 <= 1.0 + 1e-6, "{b:?}");
+                assert!(
+                    b[0] - b[2] / 2.0 >= -1e-6 && b[0] + b[2] / 2.0 <= 1.0 + 1e-6,
+                    "{b:?}"
+                );
+                assert!(
+                    b[1] - b[3] / 2.0 >= -1e-6 && b[1] + b[3] / 2.0 <= 1.0 + 1e-6,
+                    "{b:?}"
+                );
             }
         }
     }

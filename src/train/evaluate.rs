@@ -78,7 +78,9 @@ pub fn annotations_of(model: &HoiclipModel, samples: &[TrainingSample]) -> Resul
             });
             for &hoi in &target.hoi_labels[pair] {
                 let class = vocabulary.classes.get(hoi).ok_or_else(|| {
-                    bad(format!("pair {pair}: HOI class {hoi} is not in the vocabulary"))
+                    bad(format!(
+                        "pair {pair}: HOI class {hoi} is not in the vocabulary"
+                    ))
                 })?;
                 hois.push(GtHoi {
                     subject,

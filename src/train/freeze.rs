@@ -96,3 +96,19 @@ pub fn apply_freeze(mut model: HoiclipModel, policy: FreezePolicy) -> HoiclipMod
     }
     model
 }
+
+/// `model` made ready to train: its parameters forked onto the autodiff counterpart of their
+/// device (a model already there keeps it), training mode on, [`apply_freeze`] applied and the
+/// backbone's inference-only CPU plan dropped (training runs on Burn's differentiable
+/// operations; see docs/training.md).
+pub fn training_model(model: HoiclipModel, policy: FreezePolicy) -> HoiclipModel {
+    let device = model.hoi_text_embeddings.val().device();
+    let autodiff = if device.is_autodiff() {
+        device
+    } else {
+        device.autodiff()
+    };
+    let mut model = apply_freeze(model.fork(&autodiff).train(), policy);
+    model.detection.backbone.reset_cpu_plan();
+    model
+}

@@ -131,7 +131,10 @@ impl HungarianMatcher {
         // batch's pairs column by column; each column is one pair, so per-pair sums suffice.
         let rows: Vec<Vec<f32>> = (0..n).map(|t| target.hoi_row(t, c)).collect();
         let positives: Vec<f32> = rows.iter().map(|r| r.iter().sum()).collect();
-        let negatives: Vec<f32> = rows.iter().map(|r| r.iter().map(|v| 1.0 - v).sum()).collect();
+        let negatives: Vec<f32> = rows
+            .iter()
+            .map(|r| r.iter().map(|v| 1.0 - v).sum())
+            .collect();
         let cfg = self.config;
         let mut cost = vec![0.0f32; q * n];
         for query in 0..q {

@@ -33,12 +33,13 @@ pub mod target;
 pub mod trainer;
 
 pub use criterion::{CriterionConfig, CriterionOutput, LossTerm, SetCriterion};
-pub use freeze::{FreezePolicy, apply_freeze};
+pub use dataset::{InMemorySet, SyntheticClass, TrainingSample, TrainingSet, synthetic_set};
+pub use evaluate::{ValidationProtocol, evaluate_samples};
+pub use freeze::{FreezePolicy, apply_freeze, training_model};
+pub use init::{InitOptions, InitReport, InitRule, InitSources, VerbSource, init_for_training};
 pub use matcher::{Assignment, HungarianMatcher, MatcherConfig};
 pub use optimizer::{HoiOptimizer, OptimizerConfig, StepReport};
 pub use params::{ParamInfo, parameters};
 pub use step::{StepOutcome, TrainStep};
 pub use target::HoiTarget;
-pub use dataset::{InMemorySet, SyntheticClass, TrainingSample, TrainingSet, synthetic_set};
-pub use evaluate::{ValidationProtocol, evaluate_samples};
 pub use trainer::{NoHooks, StepEvent, StopReason, TrainConfig, TrainHooks, Trainer, ctrl_c_flag};

@@ -173,7 +173,10 @@ impl HoiOptimizer {
     /// # Errors
     ///
     /// When a gradient cannot be read back.
-    pub fn grad_norm(model: &HoiclipModel, grads: &GradientsParams) -> Result<(f64, Option<String>)> {
+    pub fn grad_norm(
+        model: &HoiclipModel,
+        grads: &GradientsParams,
+    ) -> Result<(f64, Option<String>)> {
         let mut visitor = NormVisitor {
             grads,
             stack: Vec::new(),

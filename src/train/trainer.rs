@@ -13,7 +13,7 @@ use burn::tensor::Device;
 use super::checkpoint::{self, FORMAT_VERSION, TrainerState};
 use super::criterion::{CriterionConfig, SetCriterion};
 use super::dataset::{TrainingSet, epoch_batches};
-use super::freeze::{FreezePolicy, apply_freeze};
+use super::freeze::{FreezePolicy, training_model};
 use super::matcher::{HungarianMatcher, MatcherConfig};
 use super::optimizer::{HoiOptimizer, OptimizerConfig};
 use super::step::{StepOutcome, TrainStep};
@@ -200,7 +200,11 @@ impl Trainer {
     ///
     /// [`HoiclipError::Config`] for an invalid configuration or a model built for another
     /// zero-shot split than `config.zero_shot`.
-    pub fn new(model: HoiclipModel, config: TrainConfig, run_dir: impl Into<PathBuf>) -> Result<Self> {
+    pub fn new(
+        model: HoiclipModel,
+        config: TrainConfig,
+        run_dir: impl Into<PathBuf>,
+    ) -> Result<Self> {
         config.validate()?;
         if model.config.zero_shot_type != config.zero_shot {
             return Err(HoiclipError::Config(format!(
@@ -209,9 +213,9 @@ impl Trainer {
                 model.config.zero_shot_type, config.zero_shot
             )));
         }
-        let config_json = serde_json::to_string(&config)
-            .map_err(|e| HoiclipError::Config(e.to_string()))?;
-        let model = Self::to_training(model, config.freeze);
+        let config_json =
+            serde_json::to_string(&config).map_err(|e| HoiclipError::Config(e.to_string()))?;
+        let model = training_model(model, config.freeze);
         let state = TrainerState {
             format_version: FORMAT_VERSION,
             global_step: 0,
@@ -246,18 +250,20 @@ impl Trainer {
             )));
         };
         let loaded = checkpoint::load(&dir, device)?;
-        let config: TrainConfig =
-            serde_json::from_str(&loaded.state.config_json).map_err(|e| HoiclipError::WeightFile {
+        let config: TrainConfig = serde_json::from_str(&loaded.state.config_json).map_err(|e| {
+            HoiclipError::WeightFile {
                 path: dir.join("state.json"),
                 reason: format!("invalid training configuration: {e}"),
-            })?;
-        let model = Self::to_training(loaded.model, config.freeze);
-        let mut step = Self::train_step(&config);
-        let record = burn::optim::OptimizerRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(loaded.optimizer)).map_err(|e| {
-            HoiclipError::WeightFile {
-                path: dir.join("optimizer.bpk"),
-                reason: e.to_string(),
             }
+        })?;
+        let model = training_model(loaded.model, config.freeze);
+        let mut step = Self::train_step(&config);
+        let record = burn::optim::OptimizerRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(
+            loaded.optimizer,
+        ))
+        .map_err(|e| HoiclipError::WeightFile {
+            path: dir.join("optimizer.bpk"),
+            reason: e.to_string(),
         })?;
         step.optimizer = step.optimizer.load_record(record);
         Ok(Self {
@@ -286,18 +292,6 @@ impl Trainer {
         } else {
             Self::new(model()?, config, run_dir)
         }
-    }
-
-    fn to_training(model: HoiclipModel, freeze: FreezePolicy) -> HoiclipModel {
-        let device = model.hoi_text_embeddings.val().device();
-        let autodiff = if device.is_autodiff() {
-            device
-        } else {
-            device.autodiff()
-        };
-        let mut model = apply_freeze(model.fork(&autodiff).train(), freeze);
-        model.detection.backbone.reset_cpu_plan();
-        model
     }
 
     fn train_step(config: &TrainConfig) -> TrainStep {
@@ -335,12 +329,10 @@ impl Trainer {
     ///
     /// Checkpoint write errors.
     pub fn save_checkpoint(&mut self) -> Result<PathBuf> {
-        let optimizer = self
-            .step
-            .optimizer
-            .to_record()
-            .into_bytes()
-            .map_err(|e| HoiclipError::Training(format!("cannot serialise the optimiser: {e}")))?;
+        let optimizer =
+            self.step.optimizer.to_record().into_bytes().map_err(|e| {
+                HoiclipError::Training(format!("cannot serialise the optimiser: {e}"))
+            })?;
         self.state.param_ids = checkpoint::param_ids(&self.model);
         checkpoint::save(
             &self.run_dir,
@@ -413,7 +405,11 @@ impl Trainer {
             let epoch = self.state.epoch;
             let batches = epoch_batches(data.len(), batch_size, self.state.seed, epoch);
             while self.state.batch_in_epoch < batches.len() {
-                if self.config.max_steps.is_some_and(|m| self.state.global_step >= m) {
+                if self
+                    .config
+                    .max_steps
+                    .is_some_and(|m| self.state.global_step >= m)
+                {
                     self.save_checkpoint()?;
                     return Ok(StopReason::StepLimit);
                 }
@@ -437,7 +433,7 @@ impl Trainer {
                     outcome,
                 });
                 let every = self.config.checkpoint_every;
-                if every > 0 && self.state.global_step % every == 0 {
+                if every > 0 && self.state.global_step.is_multiple_of(every) {
                     let dir = self.save_checkpoint()?;
                     hooks.on_checkpoint(&dir);
                 }
