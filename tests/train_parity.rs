@@ -516,3 +516,59 @@ fn the_reference_ran_the_configuration_tested_here() {
     // The fixture is only useful if the assignment is not trivial.
     assert_eq!(r["assignment_differs_main_vs_aux"], true);
 }
+
+#[test]
+fn a_non_finite_loss_stops_the_step_naming_it() {
+    let io = Fixture::open(FIXTURE);
+    let targets = targets(&io);
+    let device = BackendChoice::Flex.device().expect("flex");
+    let mut model = common::hoiclip_small_model(&device);
+    // A NaN object logit scale makes the object logits, and so the object loss, NaN.
+    model.heads.obj_logit_scale = burn::module::Param::from_tensor(Tensor::from_data(
+        TensorData::new(vec![f32::NAN], [1]),
+        &device,
+    ));
+    let model = hoiclip::train::training_model(model, FreezePolicy::default());
+    let before = read(&model, "query_embed_h.weight", None);
+    let mut step = TrainStep {
+        criterion: SetCriterion::default(),
+        optimizer: HoiOptimizer::new(OptimizerConfig::default()),
+    };
+    let input = input(&io, &device.clone().autodiff());
+    // The matcher sees the NaN costs first and refuses to assign.
+    let err = step
+        .run(model.clone(), &input, &targets, 0, 7, None)
+        .expect_err("a NaN must stop the step")
+        .to_string();
+    assert!(err.contains("non-finite") || err.contains("NaN"), "{err}");
+    // Nothing was updated.
+    assert_eq!(read(&model, "query_embed_h.weight", None), before);
+
+    // With finite predictions but a NaN loss term (a NaN focal α, which the matcher does not
+    // use), the error names the step and the term, and nothing is updated.
+    let model = training_model(&device);
+    let mut step = TrainStep {
+        criterion: SetCriterion::new(
+            Default::default(),
+            hoiclip::train::CriterionConfig {
+                focal_alpha: f64::NAN,
+                ..Default::default()
+            },
+        ),
+        optimizer: HoiOptimizer::new(OptimizerConfig::default()),
+    };
+    let before = read(&model, "query_embed_h.weight", None);
+    let err = step
+        .run(model.clone(), &input, &targets, 0, 7, None)
+        .expect_err("a NaN loss must stop the step");
+    match &err {
+        hoiclip::HoiclipError::NonFinite { step, what, value } => {
+            assert_eq!(*step, 7);
+            assert_eq!(what, "loss term loss_hoi_labels");
+            assert!(value.is_nan());
+        }
+        other => panic!("expected NonFinite, got {other}"),
+    }
+    assert!(err.to_string().contains("step 7"), "{err}");
+    assert_eq!(read(&model, "query_embed_h.weight", None), before);
+}

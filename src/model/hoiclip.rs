@@ -53,6 +53,25 @@ pub struct LevelPrediction {
     pub object_boxes: Tensor<3>,
 }
 
+/// The shared part of the forward passes.
+struct Trunk {
+    detection: crate::detection::branch::DetectionOutput,
+    interaction: crate::interaction::decoder::InteractionOutput,
+    /// CLIP's projected image embedding, `[batch, embed_dim]`.
+    image_embedding: Tensor<2>,
+}
+
+impl Trunk {
+    /// The last instance-decoder layer's object states, `[batch, pairs, d_model]`.
+    fn object_states_last(&self) -> Result<Tensor<3>> {
+        self.detection
+            .object_states
+            .last()
+            .cloned()
+            .ok_or_else(|| HoiclipError::Config("the instance decoder has no layers".into()))
+    }
+}
+
 /// HOICLIP.
 #[derive(Module, Debug)]
 pub struct HoiclipModel {
@@ -185,6 +204,33 @@ impl HoiclipModel {
     /// [`HoiclipError::InputShape`] when the CLIP crops do not match the model's CLIP
     /// resolution or the batch sizes differ.
     pub fn forward(&self, input: &HoiclipInput) -> Result<HoiclipOutput> {
+        let trunk = self.trunk(input)?;
+        let Some(last) = trunk.interaction.layer_outputs.last() else {
+            return Err(HoiclipError::Config(
+                "the interaction decoder has no layers".into(),
+            ));
+        };
+        // `inter_hs @ clip_proj`: [batch, pairs, embed_dim]
+        let inter = self.clip.visual.proj.forward(last.clone());
+        let hoi_logits = self
+            .heads
+            .hoi_logits(inter, self.config.uses_eval_heads())?;
+        let object = trunk.object_states_last()?;
+        let object_logits = self.heads.object_logits(object);
+        let image = l2_normalize(trunk.image_embedding);
+        let clip_hoi_scores = image.matmul(self.hoi_text_embeddings.val().transpose());
+        Ok(HoiclipOutput {
+            hoi_logits,
+            object_logits,
+            human_boxes: trunk.detection.human_boxes,
+            object_boxes: trunk.detection.object_boxes,
+            clip_hoi_scores,
+        })
+    }
+
+    /// What [`Self::forward`] and [`Self::forward_levels`] share: the detection branch, CLIP's
+    /// image encoder and the interaction decoder over the last instance-decoder layer.
+    fn trunk(&self, input: &HoiclipInput) -> Result<Trunk> {
         let batch = input.batch.len();
         let [clip_b, _, _, _] = input.clip_images.dims();
         if clip_b != batch {
@@ -211,25 +257,10 @@ impl HoiclipModel {
             detection.memory.clone(),
             vision.token_map,
         );
-        let Some(last) = interaction.layer_outputs.last() else {
-            return Err(HoiclipError::Config(
-                "the interaction decoder has no layers".into(),
-            ));
-        };
-        // `inter_hs @ clip_proj`: [batch, pairs, embed_dim]
-        let inter = self.clip.visual.proj.forward(last.clone());
-        let hoi_logits = self
-            .heads
-            .hoi_logits(inter, self.config.uses_eval_heads())?;
-        let object_logits = self.heads.object_logits(object.clone());
-        let image = l2_normalize(vision.embedding);
-        let clip_hoi_scores = image.matmul(self.hoi_text_embeddings.val().transpose());
-        Ok(HoiclipOutput {
-            hoi_logits,
-            object_logits,
-            human_boxes: detection.human_boxes,
-            object_boxes: detection.object_boxes,
-            clip_hoi_scores,
+        Ok(Trunk {
+            detection,
+            interaction,
+            image_embedding: vision.embedding,
         })
     }
 
@@ -247,32 +278,11 @@ impl HoiclipModel {
     /// As [`Self::forward`]; [`HoiclipError::Config`] when the interaction decoder has more
     /// than one but fewer layers than the instance decoder (the reference fails there too).
     pub fn forward_levels(&self, input: &HoiclipInput) -> Result<Vec<LevelPrediction>> {
-        let batch = input.batch.len();
-        let [clip_b, _, _, _] = input.clip_images.dims();
-        if clip_b != batch {
-            return Err(HoiclipError::InputShape {
-                name: "clip_images".into(),
-                expected: format!("[{batch}, 3, n_px, n_px] (one crop per image)"),
-                found: input.clip_images.dims().to_vec(),
-            });
-        }
-        let detection = self.detection.forward(&input.batch);
-        let (Some(human), Some(object)) = (
-            detection.human_states.last(),
-            detection.object_states.last(),
-        ) else {
-            return Err(HoiclipError::Config(
-                "the instance decoder has no layers".into(),
-            ));
-        };
-        // [batch, 1 + grid², clip_dim]
-        let vision = self.clip.encode_image(input.clip_images.clone())?;
-        let interaction = self.interaction.forward(
-            human.clone(),
-            object.clone(),
-            detection.memory.clone(),
-            vision.token_map,
-        );
+        let Trunk {
+            detection,
+            interaction,
+            ..
+        } = self.trunk(input)?;
         let levels = detection.human_states.len();
         let inter_layers = interaction.layer_outputs.len();
         if inter_layers == 0 || (inter_layers > 1 && inter_layers < levels) {
