@@ -147,7 +147,7 @@ def torch_worker(ckpt, inputs, repo, threads, warmup, steps, out):
             print(f"torch step {i}: {dt:.2f} s, loss {total.item():.4f}", file=sys.stderr, flush=True)
             if i == 0:
                 first = dict(loss=total.item(), grad_norm=norm.item(),
-                             terms={k: float(v) for k, v in loss_dict.items() if k.startswith("loss_")})
+                             terms={k: float(v.detach()) for k, v in loss_dict.items() if k.startswith("loss_")})
             if i >= warmup:
                 times.append(dt)
                 cpu.append(dc)

@@ -6,14 +6,18 @@
 //! - [`WeightLoader`]: takes tensors out of a [`WeightMap`] as `f32` Burn tensors (fp16, bf16
 //!   and f64 are converted), errors naming the tensor and both shapes on a mismatch, and at
 //!   the end reports tensors nobody asked for.
+//! - [`read_bare_tensor`]: a `torch.save(tensor)` file (one tensor, no dictionary), such as
+//!   the authors' `verb.pth`.
 
 mod loader;
 mod map;
 pub mod native;
 mod pickle_args;
+mod torch_tensor_file;
 
 pub use loader::WeightLoader;
 pub use map::{WeightDtype, WeightFormat, WeightMap};
 pub use pickle_args::{ArgValue, read_checkpoint_entries};
+pub use torch_tensor_file::read_bare_tensor;
 
 pub(crate) use loader::{linear_from_values, transpose_rows};
