@@ -24,7 +24,8 @@ What it does:
    `clip_grad_norm_(0.1)` and AdamW with the backbone group. `--warmup` untimed steps, then
    `--steps` timed ones.
 4. Rust, in its own process: `cargo run [--release] --all-features --example
-   bench_train_step` on the same files (`--rust-bin` to give a built binary).
+   bench_train_step` on the same files (`--rust-bin` to give a built binary; CARGO_TARGET_DIR
+   defaults to the tests' /var/tmp/hoiclip-target).
 5. Peak resident memory of the steps on each side: the high-water mark is reset
    (`/proc/self/clear_refs`) after loading, so it counts the training steps, not the load.
 
@@ -133,7 +134,7 @@ def torch_worker(ckpt, inputs, repo, threads, warmup, steps, out):
                                 lr=args.lr, weight_decay=args.weight_decay)
         rss_after_load = vm_field("VmRSS")
         peak_reset = reset_peak()
-        times, cpu, first = [], [], None
+        times, cpu, first, losses = [], [], None, []
         for i in range(warmup + steps):
             t0, c0 = time.perf_counter(), time.process_time()
             o = tf.train_forward(model, images, mask, clip_images, ref.ext._set_aux_loss_triplet, args.dec_layers)
@@ -145,6 +146,7 @@ def torch_worker(ckpt, inputs, repo, threads, warmup, steps, out):
             opt.zero_grad()
             dt, dc = time.perf_counter() - t0, time.process_time() - c0
             print(f"torch step {i}: {dt:.2f} s, loss {total.item():.4f}", file=sys.stderr, flush=True)
+            losses.append(total.item())
             if i == 0:
                 first = dict(loss=total.item(), grad_norm=norm.item(),
                              terms={k: float(v.detach()) for k, v in loss_dict.items() if k.startswith("loss_")})
@@ -154,13 +156,15 @@ def torch_worker(ckpt, inputs, repo, threads, warmup, steps, out):
     res = dict(torch=torch.__version__, threads=torch.get_num_threads(), load_s=load_s,
                rss_after_load_mb=rss_after_load, peak_reset=peak_reset, step_s=times,
                step_median_s=statistics.median(times), step_cpu_s=cpu, peak_rss_mb=vm_field("VmHWM"),
-               first_step=first)
+               first_step=first, losses=losses)
     with open(out, "w") as f:
         json.dump(res, f, indent=1)
 
 
 def run_rust(args, ckpt, inputs):
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+    # The shared target directory of the tests and CI (the same --all-features build).
+    env.setdefault("CARGO_TARGET_DIR", "/var/tmp/hoiclip-target")
     if args.rust_bin:
         cmd = [args.rust_bin]
     else:
@@ -184,6 +188,8 @@ def main():
     ap.add_argument("--rust-bin", help="a built bench_train_step binary (default: cargo run)")
     ap.add_argument("--release", action="store_true", help="cargo run --release (default: the dev profile)")
     ap.add_argument("--json", help="write everything here")
+    ap.add_argument("--reuse-torch", action="store_true",
+                    help="reuse the PyTorch result of an earlier run (--work/torch_train_step.json)")
     ap.add_argument("--torch-worker", nargs=2, metavar=("INPUTS", "OUT"), help=argparse.SUPPRESS)
     ap.add_argument("--checkpoint", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -196,9 +202,10 @@ def main():
     ckpt, inputs = prepare(work, a.hoiclip_repo)
     out = work / "torch_train_step.json"
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
-    subprocess.run([sys.executable, __file__, "--torch-worker", str(inputs), str(out), "--checkpoint", str(ckpt),
-                    "--threads", str(a.threads), "--warmup", str(a.warmup), "--steps", str(a.steps),
-                    "--hoiclip-repo", a.hoiclip_repo], check=True, env=env)
+    if not (a.reuse_torch and out.exists()):
+        subprocess.run([sys.executable, __file__, "--torch-worker", str(inputs), str(out), "--checkpoint",
+                        str(ckpt), "--threads", str(a.threads), "--warmup", str(a.warmup), "--steps",
+                        str(a.steps), "--hoiclip-repo", a.hoiclip_repo], check=True, env=env)
     pt = json.loads(out.read_text())
     rs = run_rust(a, ckpt, inputs)
     terms = sorted(pt["first_step"]["terms"])
@@ -212,6 +219,8 @@ def main():
     for k in ("loss", "grad_norm"):
         p, r = pt["first_step"][k], rs["first_step"][k]
         rows.append(f"| {k} | {p:.6g} | {r:.6g} | {abs(p - r) / max(abs(p), 1e-12):.1e} |")
+    for i, (p, r) in enumerate(zip(pt["losses"], rs["losses"])):
+        rows.append(f"| total loss at step {i + 1} | {p:.6g} | {r:.6g} | {abs(p - r) / max(abs(p), 1e-12):.1e} |")
     print("\n".join(rows))
     print()
     print("| measure | PyTorch | Rust | Rust / PyTorch |")

@@ -200,7 +200,7 @@ fn run(args: &Args) -> Res<serde_json::Value> {
         optimizer: HoiOptimizer::new(OptimizerConfig::default()),
     };
     let mut first = None;
-    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+    let (mut wall, mut cpu, mut losses) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..args.warmup + args.steps {
         let (t0, c0) = (Instant::now(), cpu_seconds());
         let (next, outcome) = step.run(model, &inputs.input, &inputs.targets, 0, i as u64, None)?;
@@ -210,6 +210,7 @@ fn run(args: &Args) -> Res<serde_json::Value> {
             cpu_seconds().zip(c0).map(|(a, b)| a - b),
         );
         eprintln!("step {i}: {dt:.2} s, loss {:.4}", outcome.loss);
+        losses.push(outcome.loss);
         if i == 0 {
             first = Some(outcome.clone());
         }
@@ -232,6 +233,7 @@ fn run(args: &Args) -> Res<serde_json::Value> {
         "step_median_s": median(&wall),
         "step_cpu_s": cpu,
         "peak_rss_mb": rss_mb("VmHWM"),
+        "losses": losses,
         "first_step": {
             "loss": first.loss,
             "terms": first.terms.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),

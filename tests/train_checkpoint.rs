@@ -17,6 +17,11 @@ use hoiclip::train::{
 
 const RUN_DIR_ENV: &str = "HOICLIP_TEST_CHILD_RUN_DIR";
 
+/// The runs train with the authors' dropout (0.1), whose masks come from the backend's
+/// random generator, seeded by the trainer before each step. The generator is shared by the
+/// process, so the tests of this file train one at a time.
+static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn data(model: &HoiclipModel) -> InMemorySet {
     let classes: Vec<SyntheticClass> = [3usize, 150]
         .iter()
@@ -88,6 +93,11 @@ fn run(dir: &Path, max_steps: u64, resume: bool) -> (Trainer, Vec<(u64, f64)>) {
 
 #[test]
 fn a_resumed_run_takes_the_identical_next_steps() {
+    let _one = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(
+        config(1).dropout > 0.0,
+        "the runs use dropout: resuming must redraw its masks"
+    );
     let straight = tempfile::tempdir().unwrap();
     let (reference, ref_losses) = run(straight.path(), 4, false);
     assert_eq!(ref_losses.len(), 4);
@@ -97,7 +107,7 @@ fn a_resumed_run_takes_the_identical_next_steps() {
     assert_eq!(first, ref_losses[..2]);
     let (resumed, second) = run(split.path(), 4, true);
     // Steps 3 and 4 cross an epoch boundary (2 batches per epoch): the sampler, the
-    // optimiser moments and the step counter all resumed.
+    // optimiser moments, the step counter and the dropout masks all resumed.
     assert_eq!(second, ref_losses[2..], "losses after resuming");
     assert_eq!(
         probe(&resumed),
@@ -119,6 +129,7 @@ fn child_training_run() {
 
 #[test]
 fn a_kill_mid_save_keeps_the_last_good_checkpoint() {
+    let _one = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let straight = tempfile::tempdir().unwrap();
     let (reference, ref_losses) = run(straight.path(), 3, false);
 

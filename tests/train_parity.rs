@@ -21,6 +21,7 @@
 
 mod common;
 
+use burn::module::Module;
 use burn::tensor::Gradients;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{Fixture, backends, values};
@@ -571,4 +572,41 @@ fn a_non_finite_loss_stops_the_step_naming_it() {
     }
     assert!(err.to_string().contains("step 7"), "{err}");
     assert_eq!(read(&model, "query_embed_h.weight", None), before);
+}
+
+#[test]
+fn training_dropout_is_random_per_seed_and_absent_in_inference() {
+    let io = Fixture::open(FIXTURE);
+    let device = BackendChoice::Flex.device().expect("flex");
+    let adevice = device.clone().autodiff();
+    let plain = training_model(&device);
+    let model = hoiclip::train::set_dropout(plain.clone(), 0.1).expect("dropout");
+    let input = input(&io, &adevice);
+    let logits = |m: &HoiclipModel| {
+        let levels = m.forward_levels(&input).expect("forward");
+        values(levels[1].hoi_logits.clone().detach())
+    };
+    let without = logits(&plain);
+    adevice.seed(1);
+    let first = logits(&model);
+    adevice.seed(1);
+    let again = logits(&model);
+    adevice.seed(2);
+    let other = logits(&model);
+    assert_eq!(first, again, "the same seed draws the same masks");
+    assert_ne!(first, other, "another seed draws other masks");
+    assert!(
+        common::max_abs_diff(&first, &without) > 1e-3,
+        "dropout changes the outputs"
+    );
+    // Out of training (plain device) the rate is ignored: the outputs are the reference's.
+    let inference = model.valid();
+    let input = self::input(&io, &device);
+    let levels = inference.forward_levels(&input).expect("forward");
+    common::assert_close(
+        "inference after set_dropout",
+        levels[1].hoi_logits.clone(),
+        &io.f32("main_pred_hoi_logits"),
+        1e-4,
+    );
 }

@@ -18,7 +18,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::error::HoiclipError;
-use crate::nn::{AttentionMasks, TorchMultiheadAttention, TorchMultiheadAttentionConfig};
+use crate::nn::{AttentionMasks, TorchMultiheadAttention, TorchMultiheadAttentionConfig, dropout};
 use crate::weights::WeightLoader;
 
 type Res<T> = std::result::Result<T, HoiclipError>;
@@ -53,6 +53,7 @@ impl DetrLayerConfig {
             linear2: Linear::init(self.dim_feedforward, d, true, device),
             norm1: norm(d, device),
             norm2: norm(d, device),
+            dropout: 0.0,
         }
     }
 
@@ -67,6 +68,7 @@ impl DetrLayerConfig {
             norm1: norm(d, device),
             norm2: norm(d, device),
             norm3: norm(d, device),
+            dropout: 0.0,
         }
     }
 }
@@ -84,6 +86,9 @@ pub struct EncoderLayer {
     pub norm1: LayerNorm,
     /// Norm after the FFN.
     pub norm2: LayerNorm,
+    /// Dropout while training (`dropout`, `dropout1`, `dropout2` of the reference); 0 after
+    /// loading. See [`crate::nn::dropout`].
+    pub dropout: f64,
 }
 
 impl EncoderLayer {
@@ -105,6 +110,7 @@ impl EncoderLayer {
             linear2: loader.linear(&format!("{prefix}.linear2"), f, d, true)?,
             norm1: loader.layer_norm(&format!("{prefix}.norm1"), d, DETR_LAYER_NORM_EPS)?,
             norm2: loader.layer_norm(&format!("{prefix}.norm2"), d, DETR_LAYER_NORM_EPS)?,
+            dropout: 0.0,
         })
     }
 
@@ -112,13 +118,13 @@ impl EncoderLayer {
     /// - `masks.key_padding`: `[batch, tokens]`, true on padding
     /// - returns `[batch, tokens, d]`
     pub fn forward(&self, src: Tensor<3>, pos: Tensor<3>, masks: &AttentionMasks) -> Tensor<3> {
+        let p = self.dropout;
         let q = src.clone() + pos;
         let attended = self.self_attn.forward(q.clone(), q, src.clone(), masks);
-        let src = self.norm1.forward(src + attended);
-        let ffn = self
-            .linear2
-            .forward(relu(self.linear1.forward(src.clone())));
-        self.norm2.forward(src + ffn)
+        let src = self.norm1.forward(src + dropout(attended, p));
+        let hidden = dropout(relu(self.linear1.forward(src.clone())), p);
+        let ffn = self.linear2.forward(hidden);
+        self.norm2.forward(src + dropout(ffn, p))
     }
 }
 
@@ -139,6 +145,9 @@ pub struct DecoderLayer {
     pub norm2: LayerNorm,
     /// Norm after the FFN.
     pub norm3: LayerNorm,
+    /// Dropout while training (`dropout`, `dropout1..3` of the reference, 0.1 in its
+    /// scripts); 0 after loading. See [`crate::nn::dropout`].
+    pub dropout: f64,
 }
 
 impl DecoderLayer {
@@ -162,6 +171,7 @@ impl DecoderLayer {
             norm1: loader.layer_norm(&format!("{prefix}.norm1"), d, DETR_LAYER_NORM_EPS)?,
             norm2: loader.layer_norm(&format!("{prefix}.norm2"), d, DETR_LAYER_NORM_EPS)?,
             norm3: loader.layer_norm(&format!("{prefix}.norm3"), d, DETR_LAYER_NORM_EPS)?,
+            dropout: 0.0,
         })
     }
 
@@ -177,22 +187,22 @@ impl DecoderLayer {
         memory_with_pos: Tensor<3>,
         memory_masks: &AttentionMasks,
     ) -> Tensor<3> {
+        let p = self.dropout;
         let q = tgt.clone() + query_pos.clone();
         let attended =
             self.self_attn
                 .forward(q.clone(), q, tgt.clone(), &AttentionMasks::default());
-        let tgt = self.norm1.forward(tgt + attended);
+        let tgt = self.norm1.forward(tgt + dropout(attended, p));
         let attended = self.multihead_attn.forward(
             tgt.clone() + query_pos,
             memory_with_pos,
             memory,
             memory_masks,
         );
-        let tgt = self.norm2.forward(tgt + attended);
-        let ffn = self
-            .linear2
-            .forward(relu(self.linear1.forward(tgt.clone())));
-        self.norm3.forward(tgt + ffn)
+        let tgt = self.norm2.forward(tgt + dropout(attended, p));
+        let hidden = dropout(relu(self.linear1.forward(tgt.clone())), p);
+        let ffn = self.linear2.forward(hidden);
+        self.norm3.forward(tgt + dropout(ffn, p))
     }
 }
 

@@ -25,7 +25,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::detection::transformer::{DecoderLayer, DetrLayerConfig};
 use crate::error::HoiclipError;
-use crate::nn::AttentionMasks;
+use crate::nn::{AttentionMasks, dropout};
 use crate::weights::WeightLoader;
 
 type Res<T> = std::result::Result<T, HoiclipError>;
@@ -115,21 +115,25 @@ impl FusionLayer {
         memory_proj: Tensor<3>,
     ) -> Tensor<3> {
         let l = &self.layer;
+        // Training dropout where the reference has it: `dropout1` after self-attention, the
+        // one `dropout2` on each branch (two independent draws), `dropout` inside the FFN,
+        // `dropout3` after it.
+        let p = l.dropout;
         let none = AttentionMasks::default();
-        let tgt = l
-            .norm1
-            .forward(tgt.clone() + l.self_attn.forward_self(tgt, &none));
+        let attended = l.self_attn.forward_self(tgt.clone(), &none);
+        let tgt = l.norm1.forward(tgt + dropout(attended, p));
         let from_clip =
             l.multihead_attn
                 .forward(tgt.clone(), clip_tokens.clone(), clip_tokens, &none);
-        let from_clip = l.norm2.forward(tgt.clone() + from_clip);
+        let from_clip = l.norm2.forward(tgt.clone() + dropout(from_clip, p));
         let from_detection =
             l.multihead_attn
                 .forward(tgt.clone(), memory_proj.clone(), memory_proj, &none);
-        let from_detection = l.norm2.forward(tgt + from_detection);
+        let from_detection = l.norm2.forward(tgt + dropout(from_detection, p));
         let tgt = from_clip + from_detection;
-        let ffn = l.linear2.forward(relu(l.linear1.forward(tgt.clone())));
-        l.norm3.forward(tgt + ffn)
+        let hidden = dropout(relu(l.linear1.forward(tgt.clone())), p);
+        let ffn = l.linear2.forward(hidden);
+        l.norm3.forward(tgt + dropout(ffn, p))
     }
 }
 

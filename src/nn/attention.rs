@@ -44,6 +44,7 @@ impl TorchMultiheadAttentionConfig {
             value: linear(),
             out_proj: linear(),
             n_heads: self.n_heads,
+            dropout: 0.0,
         }
     }
 }
@@ -73,6 +74,9 @@ pub struct TorchMultiheadAttention {
     pub out_proj: Linear,
     /// Number of heads.
     pub n_heads: usize,
+    /// Dropout on the attention weights while training (`nn.MultiheadAttention`'s
+    /// `dropout`); 0 after loading, set by training. See [`crate::nn::dropout`].
+    pub dropout: f64,
 }
 
 impl TorchMultiheadAttention {
@@ -105,6 +109,7 @@ impl TorchMultiheadAttention {
             value: part(2),
             out_proj: loader.linear(&format!("{prefix}.out_proj"), d, d, true)?,
             n_heads,
+            dropout: 0.0,
         })
     }
 
@@ -165,12 +170,16 @@ impl TorchMultiheadAttention {
                 .reshape([1, 1, n_q, n_k])
                 .expand([batch, heads, n_q, n_k])
         });
-        let options = AttentionModuleOptions {
-            scale: None,
-            softcap: None,
-            is_causal: masks.causal,
+        let context = if self.dropout > 0.0 && q.device().is_autodiff() {
+            attention_with_dropout(q, k, v, mask, bias, masks.causal, self.dropout)
+        } else {
+            let options = AttentionModuleOptions {
+                scale: None,
+                softcap: None,
+                is_causal: masks.causal,
+            };
+            attention(q, k, v, mask, bias, options)
         };
-        let context = attention(q, k, v, mask, bias, options);
         let context = context.swap_dims(1, 2).reshape([batch, n_q, d]);
         self.out_proj.forward(context)
     }
@@ -238,6 +247,95 @@ impl TorchMultiheadAttention {
                 Tensor::from_data(k, &device),
                 Tensor::from_data(v, &device),
             ))),
+        }
+    }
+}
+
+/// Scaled dot-product attention written out, so that dropout can act on the attention
+/// weights as torch's `nn.MultiheadAttention` does in training (the fused kernel has no
+/// dropout): `softmax(q kᵀ / √d + bias, masked) → dropout → · v`.
+///
+/// - `q`: `[batch, heads, queries, head_dim]`, `k`, `v`: `[batch, heads, keys, head_dim]`
+/// - `mask`: `[batch, heads, queries, keys]`, true where a key is hidden
+/// - `bias`: `[batch, heads, queries, keys]`, added to the scores
+/// - returns `[batch, heads, queries, head_dim]`
+pub(crate) fn attention_with_dropout(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    mask: Option<Tensor<4, Bool>>,
+    bias: Option<Tensor<4>>,
+    causal: bool,
+    prob: f64,
+) -> Tensor<4> {
+    let [batch, heads, n_q, head_dim] = q.dims();
+    let n_k = k.dims()[2];
+    let mut scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt());
+    if let Some(bias) = bias {
+        scores = scores + bias;
+    }
+    if let Some(mask) = mask {
+        scores = scores.mask_fill(mask, f32::NEG_INFINITY);
+    }
+    if causal {
+        let device = scores.device();
+        let future = Tensor::<2, Bool>::tril_mask([n_q, n_k], 0, &device)
+            .reshape([1, 1, n_q, n_k])
+            .expand([batch, heads, n_q, n_k]);
+        scores = scores.mask_fill(future, f32::NEG_INFINITY);
+    }
+    let weights = burn::tensor::activation::softmax(scores, 3);
+    crate::nn::dropout(weights, prob).matmul(v)
+}
+
+#[cfg(all(test, feature = "flex"))]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn the_explicit_attention_equals_the_fused_one_without_dropout() {
+        let device = Device::flex();
+        let rand =
+            |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        // Causal masking is used with as many keys as queries (CLIP's text encoder).
+        for (causal, n_k) in [(false, 7), (true, 5)] {
+            let (b, h, n_q, e) = (2, 3, 5, 4);
+            let (q, k, v) = (
+                rand([b, h, n_q, e]),
+                rand([b, h, n_k, e]),
+                rand([b, h, n_k, e]),
+            );
+            let bias = rand([b, h, n_q, n_k]);
+            // The last key of image 1 is padding.
+            let mut hidden = vec![false; b * n_k];
+            hidden[2 * n_k - 1] = true;
+            let mask = Tensor::<2, Bool>::from_data(TensorData::new(hidden, [b, n_k]), &device)
+                .reshape([b, 1, 1, n_k])
+                .expand([b, h, n_q, n_k]);
+            let fused = attention(
+                q.clone(),
+                k.clone(),
+                v.clone(),
+                Some(mask.clone()),
+                Some(bias.clone()),
+                AttentionModuleOptions {
+                    scale: None,
+                    softcap: None,
+                    is_causal: causal,
+                },
+            );
+            let explicit = attention_with_dropout(
+                q.clone(),
+                k.clone(),
+                v.clone(),
+                Some(mask.clone()),
+                Some(bias.clone()),
+                causal,
+                0.0,
+            );
+            let diff = (fused - explicit).abs().max().into_scalar::<f32>();
+            assert!(diff < 1e-5, "causal {causal}: {diff}");
         }
     }
 }

@@ -10,8 +10,10 @@
 pub mod activation;
 pub mod attention;
 pub mod cpu;
+pub mod dropout;
 pub mod linear;
 
 pub use activation::quick_gelu;
 pub use attention::{AttentionMasks, TorchMultiheadAttention, TorchMultiheadAttentionConfig};
+pub use dropout::dropout;
 pub use linear::Linear;

@@ -8,6 +8,7 @@
 //! - [`matcher`]: [`HungarianMatcher`], the authors' `HungarianMatcherHOI`.
 //! - [`criterion`]: [`SetCriterion`], the authors' `SetCriterionHOI` with auxiliary losses.
 //! - [`init`]: a trainable model from a two-branch DETR checkpoint and CLIP weights.
+//! - [`dropout`]: [`set_dropout`], the authors' training dropout on the transformers.
 //! - [`freeze`]: [`apply_freeze`], what trains (`--fix_clip`, frozen ResNet stem and norms).
 //! - [`optimizer`]: [`HoiOptimizer`], AdamW with the backbone group, global-norm clipping
 //!   and the step learning-rate drop.
@@ -22,6 +23,7 @@ pub mod boxes;
 pub mod checkpoint;
 pub mod criterion;
 pub mod dataset;
+pub mod dropout;
 pub mod evaluate;
 pub mod freeze;
 pub mod init;
@@ -34,6 +36,7 @@ pub mod trainer;
 
 pub use criterion::{CriterionConfig, CriterionOutput, LossTerm, SetCriterion};
 pub use dataset::{InMemorySet, SyntheticClass, TrainingSample, TrainingSet, synthetic_set};
+pub use dropout::set_dropout;
 pub use evaluate::{ValidationProtocol, evaluate_samples};
 pub use freeze::{FreezePolicy, apply_freeze, training_model};
 pub use init::{InitOptions, InitReport, InitRule, InitSources, VerbSource, init_for_training};
