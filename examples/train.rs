@@ -7,15 +7,17 @@
 //! crate's HICO-DET evaluator, exported for PyTorch at the end:
 //!
 //! ```text
-//! cargo run --release --features train --example train -- --demo
+//! cargo run --all-features --example train -- --demo
 //! ```
 //!
-//! Fine-tune a released checkpoint (the data pipeline for real HICO-DET / custom annotations
-//! is not in the crate yet: this example trains on the synthetic set):
+//! Fine-tune a released checkpoint on HICO-DET's training annotations (read as the authors'
+//! reader reads them; their augmentation is not applied yet):
 //!
 //! ```text
-//! cargo run --release --features train --example train -- \
-//!     --checkpoint checkpoint_default.pth --synthetic 64 --run-dir runs/ft --epochs 3
+//! cargo run --release --all-features --example train -- \
+//!     --checkpoint checkpoint_default.pth --run-dir runs/ft --epochs 3 \
+//!     --annotations hico_20160224_det/annotations/trainval_hico.json \
+//!     --images hico_20160224_det/images/train2015
 //! ```
 //!
 //! Running the same command again resumes from the run directory's latest checkpoint. Ctrl-C
@@ -28,6 +30,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use hoiclip::data::{HicoTrainingOptions, HicoTrainingSet, TrainingSet};
 use hoiclip::model::{HoiclipModel, ResizeConfig};
 use hoiclip::train::{
     InMemorySet, StepEvent, StopReason, SyntheticClass, TrainConfig, TrainHooks, Trainer,
@@ -59,10 +62,18 @@ struct Args {
     /// Training preset: hico, rf-uc, nf-uc, uo, uv, vcoco.
     #[arg(long, default_value = "hico")]
     preset: String,
-    /// Synthetic training images (the data source of this example).
+    /// HICO-DET training annotations (`trainval_hico.json`, GEN-VLKT / HOICLIP format); with
+    /// --images. Without them the example trains on synthetic images.
+    #[arg(long)]
+    annotations: Option<PathBuf>,
+    /// The folder of the annotated images (`hico_20160224_det/images/train2015`).
+    #[arg(long)]
+    images: Option<PathBuf>,
+    /// Synthetic training images (when no --annotations are given).
     #[arg(long, default_value_t = 16)]
     synthetic: usize,
-    /// Synthetic validation images (other seed), evaluated after each epoch; 0: none.
+    /// Validation images evaluated after each epoch (synthetic: held-out images of another
+    /// seed; with --annotations: the first this many training images); 0: none.
     #[arg(long, default_value_t = 4)]
     validation: usize,
     /// Validate every this many epochs (and after the last).
@@ -140,7 +151,9 @@ fn apply_demo(args: &mut Args) {
     args.epochs.get_or_insert(100);
     args.batch_size.get_or_insert(2);
     args.dropout.get_or_insert(0.0);
-    args.eval_every = 20;
+    if args.eval_every == 1 {
+        args.eval_every = 20;
+    }
     args.lr.get_or_insert(1e-3);
     args.lr_backbone.get_or_insert(1e-4);
     args.resize.get_or_insert(48);
@@ -328,7 +341,7 @@ impl TrainHooks for Hooks {
     fn on_epoch_end(&mut self, epoch: usize, model: &HoiclipModel) -> hoiclip::Result<()> {
         let _ = self.log.flush();
         let last = epoch + 1 == self.epochs;
-        if self.validation.is_empty()
+        if (self.validation.is_empty() && self.training.is_empty())
             || !(last || (epoch + 1).is_multiple_of(self.eval_every.max(1)))
         {
             return Ok(());
@@ -347,13 +360,17 @@ impl TrainHooks for Hooks {
                 report.summary.full.num_classes
             ))
         };
-        let validation = score(&self.validation)?;
-        let training = score(&self.training)?;
-        self.say(format!(
-            "epoch {epoch}: loss {:.4}, mAP (proxy protocol) on training images {training}, on \
-             validation images {validation}",
+        let mut line = format!(
+            "epoch {epoch}: loss {:.4}, mAP (proxy protocol)",
             self.last_loss
-        ));
+        );
+        if !self.training.is_empty() {
+            line += &format!(" on training images {}", score(&self.training)?);
+        }
+        if !self.validation.is_empty() {
+            line += &format!(", on held-out images {}", score(&self.validation)?);
+        }
+        self.say(line);
         Ok(())
     }
 
@@ -392,9 +409,43 @@ fn run(mut args: Args) -> hoiclip::Result<()> {
         trainer.config.max_steps = args.max_steps;
     }
     let model = trainer.inference_model();
-    let train = synthetic(&model, &args, args.synthetic, 7)?;
-    let validation = synthetic(&model, &args, args.validation, 1007)?.samples;
-    let batches = train.samples.len() / trainer.config.batch_size.max(1);
+    // Training data: the HICO-DET annotations when given, else the synthetic set. Validation:
+    // held-out synthetic images, or (real data) the first --validation training images.
+    let (train, validation, training_probe): (Box<dyn TrainingSet>, _, _) =
+        match (&args.annotations, &args.images) {
+            (Some(annotations), Some(images)) => {
+                let options = HicoTrainingOptions::for_split(trainer.config.zero_shot);
+                let set = HicoTrainingSet::open(annotations, images, options)?;
+                let s = set.summary();
+                eprintln!(
+                    "{}: {} of {} images, {} interactions, {} training classes ({} image(s) with \
+                     bad box ids and {} unseen interactions left out, as the authors' reader)",
+                    annotations.display(),
+                    s.images,
+                    s.images_in_file,
+                    s.interactions,
+                    s.training_classes,
+                    s.images_with_bad_box_ids,
+                    s.unseen_interactions
+                );
+                let probe = (0..args.validation.min(set.len()))
+                    .map(|i| set.get(i))
+                    .collect::<hoiclip::Result<Vec<_>>>()?;
+                (Box::new(set), Vec::new(), probe)
+            }
+            (None, None) => {
+                let train = synthetic(&model, &args, args.synthetic, 7)?;
+                let validation = synthetic(&model, &args, args.validation, 1007)?.samples;
+                let probe = train.samples.iter().take(8).cloned().collect();
+                (Box::new(train), validation, probe)
+            }
+            _ => {
+                return Err(HoiclipError::Config(
+                    "--annotations and --images go together".into(),
+                ));
+            }
+        };
+    let batches = train.len() / trainer.config.batch_size.max(1);
     let total = trainer
         .config
         .max_steps
@@ -404,7 +455,7 @@ fn run(mut args: Args) -> hoiclip::Result<()> {
         backend.name(),
         start.elapsed().as_secs_f64(),
         hoiclip::train::params::trainable_count(trainer.model()),
-        train.samples.len(),
+        train.len(),
         total
     );
     std::fs::create_dir_all(&args.run_dir).map_err(|source| HoiclipError::Io {
@@ -432,7 +483,7 @@ fn run(mut args: Args) -> hoiclip::Result<()> {
         bar,
         log: BufWriter::new(log),
         validation,
-        training: train.samples.iter().take(8).cloned().collect(),
+        training: training_probe,
         detect: DetectOptions {
             resize: trainer.config.resize,
             ..DetectOptions::default()
@@ -445,7 +496,7 @@ fn run(mut args: Args) -> hoiclip::Result<()> {
         error: None,
     };
     let stop = ctrl_c_flag()?;
-    let reason = trainer.run(&train, &mut hooks, &stop)?;
+    let reason = trainer.run(train.as_ref(), &mut hooks, &stop)?;
     hooks.bar.finish();
     let _ = hooks.log.flush();
     if let Some(e) = hooks.error {

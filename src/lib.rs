@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod clip;
+pub mod data;
 pub mod detection;
 pub mod detector;
 pub mod error;

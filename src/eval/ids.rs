@@ -52,6 +52,7 @@ pub fn verb_index_of_verb_id(verb_id: i64) -> Option<usize> {
 /// Lookup table `[verb][object] -> HOI class` built once from [`HICO_HOIS`]; `u16::MAX` marks
 /// a pair that is not one of the 600 classes. Equal to [`crate::labels::hoi_index`], without
 /// its linear scan.
+#[derive(Debug)]
 pub(crate) struct HoiTable {
     table: Vec<u16>,
 }

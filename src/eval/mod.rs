@@ -27,7 +27,7 @@ pub mod ap;
 pub mod correct_mat;
 pub mod ids;
 pub mod iou;
-mod json;
+pub(crate) mod json;
 mod npy;
 pub mod official;
 pub mod predictions;

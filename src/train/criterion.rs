@@ -20,7 +20,7 @@
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::matcher::{Assignment, HungarianMatcher};
-use super::target::HoiTarget;
+use crate::data::HoiTarget;
 use crate::error::{HoiclipError, Result};
 use crate::model::LevelPrediction;
 

@@ -1,67 +1,13 @@
-//! Training data as the trainer consumes it: [`TrainingSet`] (indexed samples), the
-//! epoch order of the authors' sampler, and a synthetic set for demos and tests.
-//!
-//! The readers of the real training annotations (HICO-DET, V-COCO, custom) and the
-//! authors' augmentation belong to the data pipeline; until it lands, samples are fed with
-//! the inference preprocessing (DETR resize, CLIP crop), which keeps normalised boxes
-//! unchanged.
+//! The trainer's side of the data: the epoch order of the authors' sampler, and a synthetic
+//! set for demos and tests. Samples and readers are in [`crate::data`].
 
 use image::{DynamicImage, Rgb, RgbImage};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::target::HoiTarget;
+use crate::data::{HoiTarget, InMemorySet, TrainingSample};
 use crate::error::{HoiclipError, Result};
-
-/// One training image and its annotated pairs.
-#[derive(Clone, Debug)]
-pub struct TrainingSample {
-    /// A name for logs and errors (the file name for real data).
-    pub name: String,
-    /// The image.
-    pub image: DynamicImage,
-    /// Its pairs, boxes normalised to the image.
-    pub target: HoiTarget,
-}
-
-/// Indexed training samples (decoded on demand).
-pub trait TrainingSet: Send + Sync {
-    /// The number of samples.
-    fn len(&self) -> usize;
-
-    /// Whether the set is empty.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Sample `index` (`< len()`).
-    ///
-    /// # Errors
-    ///
-    /// When the sample cannot be read or decoded, naming it.
-    fn get(&self, index: usize) -> Result<TrainingSample>;
-}
-
-/// Samples held in memory.
-#[derive(Clone, Debug, Default)]
-pub struct InMemorySet {
-    /// The samples.
-    pub samples: Vec<TrainingSample>,
-}
-
-impl TrainingSet for InMemorySet {
-    fn len(&self) -> usize {
-        self.samples.len()
-    }
-
-    fn get(&self, index: usize) -> Result<TrainingSample> {
-        self.samples
-            .get(index)
-            .cloned()
-            .ok_or_else(|| HoiclipError::Training(format!("no sample {index} (of {})", self.len())))
-    }
-}
 
 /// The order of the samples in `epoch`: a shuffle seeded by `(seed, epoch)` (the reference
 /// reshuffles each epoch; seeding by epoch makes a resumed run see the same order), then

@@ -16,7 +16,7 @@ use crate::eval::{
 };
 use crate::model::{HoiDataset, HoiclipModel};
 
-use super::dataset::TrainingSample;
+use crate::data::TrainingSample;
 
 /// Which HICO-DET protocol scores the validation samples.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

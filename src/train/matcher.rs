@@ -16,7 +16,7 @@
 use burn::tensor::Tensor;
 
 use super::boxes::{cxcywh_to_xyxy, generalized_iou};
-use super::target::HoiTarget;
+use crate::data::HoiTarget;
 use crate::error::{HoiclipError, Result};
 use crate::model::LevelPrediction;
 use crate::nn::cpu::host_values;
@@ -195,8 +195,12 @@ impl HungarianMatcher {
         let host = HostPrediction::read(prediction)?;
         (0..batch)
             .map(|image| {
-                let cost = self.image_cost(&host, targets, image)?;
                 let n = targets[image].len();
+                if n == 0 {
+                    // An image without pairs (e.g. all cropped away): nothing to match.
+                    return Ok(Assignment::default());
+                }
+                let cost = self.image_cost(&host, targets, image)?;
                 if let Some(bad) = cost.iter().find(|v| !v.is_finite()) {
                     return Err(HoiclipError::Training(format!(
                         "the matching cost of image {image} holds {bad} (non-finite predictions \

@@ -3,7 +3,6 @@
 //! A layer above [`crate::model`]: it imports the model, never the other way round, and the
 //! inference path does not pull in autodiff.
 //!
-//! - [`target`]: [`HoiTarget`], one image's annotated pairs.
 //! - [`boxes`]: box conversions and generalised IoU.
 //! - [`matcher`]: [`HungarianMatcher`], the authors' `HungarianMatcherHOI`.
 //! - [`criterion`]: [`SetCriterion`], the authors' `SetCriterionHOI` with auxiliary losses.
@@ -14,7 +13,8 @@
 //!   and the step learning-rate drop.
 //! - [`params`]: the parameters of a module by path.
 //! - [`step`]: [`TrainStep`], one forward, loss, backward and update.
-//! - [`dataset`]: [`TrainingSet`], the sampler's epoch order, a synthetic set.
+//! - [`dataset`]: the sampler's epoch order, a synthetic set (samples and readers:
+//!   [`crate::data`]).
 //! - [`evaluate`]: validation during training with the crate's HICO-DET evaluator.
 //! - [`checkpoint`]: crash-safe checkpoints that resume to the identical next step.
 //! - [`trainer`]: [`Trainer`], the training loop with presets, hooks and Ctrl-C.
@@ -31,11 +31,11 @@ pub mod matcher;
 pub mod optimizer;
 pub mod params;
 pub mod step;
-pub mod target;
 pub mod trainer;
 
+pub use crate::data::{HoiTarget, InMemorySet, TrainingSample, TrainingSet};
 pub use criterion::{CriterionConfig, CriterionOutput, LossTerm, SetCriterion};
-pub use dataset::{InMemorySet, SyntheticClass, TrainingSample, TrainingSet, synthetic_set};
+pub use dataset::{SyntheticClass, synthetic_set};
 pub use dropout::set_dropout;
 pub use evaluate::{ValidationProtocol, evaluate_samples};
 pub use freeze::{FreezePolicy, apply_freeze, training_model};
@@ -44,5 +44,4 @@ pub use matcher::{Assignment, HungarianMatcher, MatcherConfig};
 pub use optimizer::{HoiOptimizer, OptimizerConfig, StepReport};
 pub use params::{ParamInfo, parameters};
 pub use step::{StepOutcome, TrainStep};
-pub use target::HoiTarget;
 pub use trainer::{NoHooks, StepEvent, StopReason, TrainConfig, TrainHooks, Trainer, ctrl_c_flag};

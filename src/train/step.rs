@@ -6,7 +6,7 @@ use burn::optim::GradientsParams;
 use super::criterion::{SetCriterion, scalar};
 use super::matcher::Assignment;
 use super::optimizer::{HoiOptimizer, StepReport};
-use super::target::HoiTarget;
+use crate::data::HoiTarget;
 use crate::error::{HoiclipError, Result};
 use crate::model::{HoiclipInput, HoiclipModel};
 

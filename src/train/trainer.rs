@@ -12,13 +12,14 @@ use burn::tensor::Device;
 
 use super::checkpoint::{self, FORMAT_VERSION, TrainerState};
 use super::criterion::{CriterionConfig, SetCriterion};
-use super::dataset::{TrainingSet, epoch_batches};
+use super::dataset::epoch_batches;
 use super::dropout::{set_dropout, step_seed, without_dropout};
 use super::freeze::{FreezePolicy, training_model};
 use super::matcher::{HungarianMatcher, MatcherConfig};
 use super::optimizer::{HoiOptimizer, OptimizerConfig};
 use super::step::{StepOutcome, TrainStep};
-use super::target::HoiTarget;
+use crate::data::HoiTarget;
+use crate::data::TrainingSet;
 use crate::error::{HoiclipError, Result};
 use crate::model::{HoiclipInput, HoiclipModel, ResizeConfig, ZeroShotType};
 
@@ -365,7 +366,7 @@ impl Trainer {
     /// # Errors
     ///
     /// As [`TrainStep::run`]; preprocessing errors naming the image.
-    pub fn step_on(&mut self, samples: &[super::dataset::TrainingSample]) -> Result<StepOutcome> {
+    pub fn step_on(&mut self, samples: &[crate::data::TrainingSample]) -> Result<StepOutcome> {
         let device = self.model.hoi_text_embeddings.val().device();
         let images: Vec<&image::DynamicImage> = samples.iter().map(|s| &s.image).collect();
         let input = HoiclipInput::from_images(

@@ -1,0 +1,380 @@
+//! [`HicoTrainingSet`]: the HICO-DET training annotations (`trainval_hico.json` of
+//! GEN-VLKT / HOICLIP) read as the authors' `HICODetection('train')` reads them
+//! (`datasets/datasets_gen/hico.py`), images decoded from a folder on demand.
+//!
+//! What the reference does, and so this reader:
+//!
+//! - **Which images.** At construction, an image whose `hoi_annotation` names a box that does
+//!   not exist is left out whole; pairs `(subject, object)` that carry an unseen class of the
+//!   zero-shot split (by `hoi_category_id`, whether or not `del_unseen` is set) are dropped;
+//!   an image left with no pair is left out.
+//! - **Per image.** Only the first `num_queries` boxes are kept (64, the pair queries); boxes
+//!   are clamped to the image and dropped when empty, and pairs using a dropped box are
+//!   skipped; a pair whose `(verb, object)` is not a training class is skipped (with
+//!   `del_unseen`, the unseen classes are not training classes); the interactions of one
+//!   `(subject, object)` pair merge into one pair with several HOI classes, its boxes and
+//!   object class those of its first interaction.
+//! - **Classes.** HOI classes index the training classes: the 600 HICO-DET classes in order,
+//!   or with `del_unseen` the seen ones in order (what the model's training classifier scores).
+//! - **Boxes.** Normalised `(cx, cy, w, h)` of the image, as DETR's transforms leave them.
+//!
+//! The JSON is checked as it is read: a malformed entry is an error naming the file, the image
+//! and the field (the reference would raise on those too); what the reference skips silently
+//! is skipped and counted in [`HicoTrainingSet::summary`]. The authors' augmentation (flip,
+//! colour jitter, multi-scale resize and crop) is not applied yet: samples go through the
+//! inference preprocessing, which leaves normalised boxes unchanged.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::sample::{TrainingSample, TrainingSet};
+use super::target::HoiTarget;
+use crate::error::{HoiclipError, Result};
+use crate::eval::ids::{HoiTable, object_index_of_coco_id, verb_index_of_verb_id};
+use crate::eval::json::Ctx;
+use crate::model::ZeroShotType;
+
+/// How the training annotations are read (`HICODetection`'s arguments).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HicoTrainingOptions {
+    /// `num_queries` (64): boxes after the first this many are dropped.
+    pub num_queries: usize,
+    /// `--zero_shot_type`: its unseen classes' pairs are dropped.
+    pub zero_shot: ZeroShotType,
+    /// `--del_unseen`: the unseen classes are not training classes (every zero-shot script
+    /// sets it).
+    pub del_unseen: bool,
+}
+
+impl Default for HicoTrainingOptions {
+    fn default() -> Self {
+        Self {
+            num_queries: 64,
+            zero_shot: ZeroShotType::Default,
+            del_unseen: false,
+        }
+    }
+}
+
+impl HicoTrainingOptions {
+    /// The options of the authors' script for `split` (`del_unseen` on for zero-shot splits).
+    pub fn for_split(split: ZeroShotType) -> Self {
+        Self {
+            zero_shot: split,
+            del_unseen: split != ZeroShotType::Default,
+            ..Self::default()
+        }
+    }
+}
+
+/// One interaction of the file, as written.
+#[derive(Clone, Copy, Debug)]
+struct RawHoi {
+    subject: usize,
+    object: usize,
+    verb: usize,
+}
+
+/// One kept image of the file.
+#[derive(Clone, Debug)]
+struct RawImage {
+    file_name: String,
+    /// `[x1, y1, x2, y2]` pixels and the object index 0..80.
+    boxes: Vec<([f64; 4], usize)>,
+    hois: Vec<RawHoi>,
+}
+
+/// What the constructor kept and dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HicoTrainingSummary {
+    /// Images in the file.
+    pub images_in_file: usize,
+    /// Images kept.
+    pub images: usize,
+    /// Interactions kept (before the per-image box checks).
+    pub interactions: usize,
+    /// Images left out because an interaction names a box that does not exist.
+    pub images_with_bad_box_ids: usize,
+    /// Interactions dropped because their pair carries an unseen class.
+    pub unseen_interactions: usize,
+    /// The training classes (600, or the seen ones with `del_unseen`).
+    pub training_classes: usize,
+}
+
+/// The HICO-DET training set (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct HicoTrainingSet {
+    images_dir: PathBuf,
+    images: Vec<RawImage>,
+    options: HicoTrainingOptions,
+    /// HOI class (0..600) → training class index.
+    training_index: Vec<Option<usize>>,
+    table: std::sync::Arc<HoiTable>,
+    summary: HicoTrainingSummary,
+}
+
+impl HicoTrainingSet {
+    /// Read `annotations` (a `trainval_hico.json`), images in `images_dir`.
+    ///
+    /// # Errors
+    ///
+    /// [`HoiclipError::Io`] when the file cannot be read; [`HoiclipError::Config`] naming the
+    /// file, image and field for invalid JSON or entries (a box that is not four numbers, a
+    /// COCO category or verb id that does not exist, a negative box index).
+    pub fn open(
+        annotations: impl AsRef<Path>,
+        images_dir: impl Into<PathBuf>,
+        options: HicoTrainingOptions,
+    ) -> Result<Self> {
+        let path = annotations.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| HoiclipError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_json_str(&text, path, images_dir, options)
+    }
+
+    /// As [`Self::open`], from the file's text (`source` names it in errors).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::open`].
+    pub fn from_json_str(
+        text: &str,
+        source: &Path,
+        images_dir: impl Into<PathBuf>,
+        options: HicoTrainingOptions,
+    ) -> Result<Self> {
+        let root: Value = serde_json::from_str(text).map_err(|e| {
+            HoiclipError::Config(format!("{}: not valid JSON: {e}", source.display()))
+        })?;
+        let items = root.as_array().ok_or_else(|| {
+            HoiclipError::Config(format!(
+                "{}: expected a JSON array of images",
+                source.display()
+            ))
+        })?;
+        let table = HoiTable::new();
+        let unseen: HashSet<usize> = options
+            .zero_shot
+            .unseen_hois()
+            .iter()
+            .map(|&h| usize::from(h))
+            .collect();
+        let mut training_index = vec![None; crate::labels::hico::HICO_HOIS.len()];
+        let mut next = 0;
+        for (hoi, slot) in training_index.iter_mut().enumerate() {
+            if !(options.del_unseen && unseen.contains(&hoi)) {
+                *slot = Some(next);
+                next += 1;
+            }
+        }
+        let mut summary = HicoTrainingSummary {
+            images_in_file: items.len(),
+            training_classes: next,
+            ..HicoTrainingSummary::default()
+        };
+        let mut images = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let (image, unseen_dropped, bad_ids) = parse_image(item, index, source, &unseen)?;
+            summary.unseen_interactions += unseen_dropped;
+            if bad_ids {
+                summary.images_with_bad_box_ids += 1;
+                continue;
+            }
+            if !image.hois.is_empty() {
+                summary.interactions += image.hois.len();
+                images.push(image);
+            }
+        }
+        summary.images = images.len();
+        Ok(Self {
+            images_dir: images_dir.into(),
+            images,
+            options,
+            training_index,
+            table: std::sync::Arc::new(table),
+            summary,
+        })
+    }
+
+    /// What was kept and dropped.
+    pub fn summary(&self) -> &HicoTrainingSummary {
+        &self.summary
+    }
+
+    /// The file name of sample `index`.
+    pub fn file_name(&self, index: usize) -> Option<&str> {
+        self.images.get(index).map(|i| i.file_name.as_str())
+    }
+
+    /// The target of sample `index` for an image of `width × height` pixels (what
+    /// [`TrainingSet::get`] pairs with the decoded image).
+    ///
+    /// # Errors
+    ///
+    /// [`HoiclipError::Training`] for an index out of range.
+    pub fn target(&self, index: usize, width: u32, height: u32) -> Result<HoiTarget> {
+        let image = self.images.get(index).ok_or_else(|| {
+            HoiclipError::Training(format!("no sample {index} (of {})", self.images.len()))
+        })?;
+        let (w, h) = (f64::from(width), f64::from(height));
+        // The first `num_queries` boxes, clamped; empty ones dropped.
+        let kept: Vec<Option<([f64; 4], usize)>> = image
+            .boxes
+            .iter()
+            .take(self.options.num_queries)
+            .map(|&(b, object)| {
+                let b = [
+                    b[0].clamp(0.0, w),
+                    b[1].clamp(0.0, h),
+                    b[2].clamp(0.0, w),
+                    b[3].clamp(0.0, h),
+                ];
+                (b[3] > b[1] && b[2] > b[0]).then_some((b, object))
+            })
+            .collect();
+        let normalised = |b: [f64; 4]| -> [f32; 4] {
+            [
+                ((b[0] + b[2]) / 2.0 / w) as f32,
+                ((b[1] + b[3]) / 2.0 / h) as f32,
+                ((b[2] - b[0]) / w) as f32,
+                ((b[3] - b[1]) / h) as f32,
+            ]
+        };
+        let mut target = HoiTarget::default();
+        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        for hoi in &image.hois {
+            let (Some(Some(subject)), Some(Some(object))) =
+                (kept.get(hoi.subject), kept.get(hoi.object))
+            else {
+                continue;
+            };
+            let Some(class) = self
+                .table
+                .get(hoi.verb, object.1)
+                .and_then(|c| self.training_index[c])
+            else {
+                continue;
+            };
+            match pairs.iter().position(|&p| p == (hoi.subject, hoi.object)) {
+                Some(pair) => {
+                    if !target.hoi_labels[pair].contains(&class) {
+                        target.hoi_labels[pair].push(class);
+                    }
+                }
+                None => {
+                    pairs.push((hoi.subject, hoi.object));
+                    target.human_boxes.push(normalised(subject.0));
+                    target.object_boxes.push(normalised(object.0));
+                    target.object_labels.push(object.1);
+                    target.hoi_labels.push(vec![class]);
+                }
+            }
+        }
+        Ok(target)
+    }
+}
+
+impl TrainingSet for HicoTrainingSet {
+    fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    fn get(&self, index: usize) -> Result<TrainingSample> {
+        let name = self
+            .file_name(index)
+            .ok_or_else(|| {
+                HoiclipError::Training(format!("no sample {index} (of {})", self.images.len()))
+            })?
+            .to_string();
+        let image = crate::imaging::open_image(self.images_dir.join(&name))?;
+        let target = self.target(index, image.width(), image.height())?;
+        Ok(TrainingSample {
+            name,
+            image,
+            target,
+        })
+    }
+}
+
+/// One image of the file: the image, how many interactions its unseen pairs dropped, and
+/// whether it names a box that does not exist (then the reference leaves it out).
+fn parse_image(
+    item: &Value,
+    index: usize,
+    file: &Path,
+    unseen: &HashSet<usize>,
+) -> Result<(RawImage, usize, bool)> {
+    let mut ctx = Ctx {
+        file,
+        image_index: index,
+        image_name: None,
+    };
+    let file_name = ctx.string(ctx.field(item, "file_name", "")?, "file_name")?;
+    ctx.image_name = Some(file_name);
+    let raw_boxes = ctx.array(ctx.field(item, "annotations", "")?, "annotations")?;
+    let mut boxes = Vec::with_capacity(raw_boxes.len());
+    for (k, b) in raw_boxes.iter().enumerate() {
+        let path = format!("annotations[{k}]");
+        let bbox = ctx.bbox(ctx.field(b, "bbox", &path)?, &format!("{path}.bbox"))?;
+        let cat_path = format!("{path}.category_id");
+        let coco = ctx.int(ctx.field(b, "category_id", &path)?, &cat_path)?;
+        let object = object_index_of_coco_id(coco).ok_or_else(|| {
+            ctx.error(
+                &cat_path,
+                format!("{coco} is not one of the 80 COCO category ids"),
+            )
+        })?;
+        boxes.push((bbox, object));
+    }
+    let raw_hois = ctx.array(ctx.field(item, "hoi_annotation", "")?, "hoi_annotation")?;
+    let mut hois = Vec::with_capacity(raw_hois.len());
+    let mut unseen_pairs = HashSet::new();
+    let mut bad_ids = false;
+    for (k, h) in raw_hois.iter().enumerate() {
+        let path = format!("hoi_annotation[{k}]");
+        let subject = ctx.index(
+            ctx.field(h, "subject_id", &path)?,
+            &format!("{path}.subject_id"),
+        )?;
+        let object = ctx.index(
+            ctx.field(h, "object_id", &path)?,
+            &format!("{path}.object_id"),
+        )?;
+        let verb_path = format!("{path}.category_id");
+        let verb_id = ctx.int(ctx.field(h, "category_id", &path)?, &verb_path)?;
+        let verb = verb_index_of_verb_id(verb_id)
+            .ok_or_else(|| ctx.error(&verb_path, format!("verb id {verb_id} is not in 1..=117")))?;
+        let hoi_path = format!("{path}.hoi_category_id");
+        let hoi_id = ctx.int(ctx.field(h, "hoi_category_id", &path)?, &hoi_path)?;
+        if !(1..=600).contains(&hoi_id) {
+            return Err(ctx.error(&hoi_path, format!("{hoi_id} is not in 1..=600")));
+        }
+        if unseen.contains(&(hoi_id as usize - 1)) {
+            unseen_pairs.insert((subject, object));
+        }
+        if subject >= boxes.len() || object >= boxes.len() {
+            bad_ids = true;
+        }
+        hois.push(RawHoi {
+            subject,
+            object,
+            verb,
+        });
+    }
+    let before = hois.len();
+    hois.retain(|h| !unseen_pairs.contains(&(h.subject, h.object)));
+    let unseen_dropped = before - hois.len();
+    Ok((
+        RawImage {
+            file_name: file_name.to_string(),
+            boxes,
+            hois,
+        },
+        unseen_dropped,
+        bad_ids,
+    ))
+}
