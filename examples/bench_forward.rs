@@ -34,6 +34,10 @@
 //! - `cpu_runs_s` / `cpu_median_s`: the process's CPU time per timed forward (Linux), which
 //!   time stolen by a virtual machine's host does not inflate.
 
+mod common;
+
+use common::{cpu_seconds, median, rss_mb};
+
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -88,10 +92,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(n) = args.threads {
-        // SAFETY: first statement after parsing the arguments; no other thread exists yet.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
-    }
+    common::set_threads(args.threads);
     match run(&args) {
         Ok(report) => {
             println!(
@@ -318,20 +319,6 @@ fn timed_forward(model: &HoiclipModel, input: &HoiclipInput) -> Res<f64> {
     Ok(start.elapsed().as_secs_f64())
 }
 
-fn median(times: &[f64]) -> Option<f64> {
-    if times.is_empty() {
-        return None;
-    }
-    let mut t = times.to_vec();
-    t.sort_by(f64::total_cmp);
-    let n = t.len();
-    Some(if n % 2 == 1 {
-        t[n / 2]
-    } else {
-        (t[n / 2 - 1] + t[n / 2]) / 2.0
-    })
-}
-
 /// Time the forward pass stage by stage (each stage's output copied to the host), `runs`
 /// times, reporting each stage's median.
 fn stages(model: &HoiclipModel, input: &HoiclipInput, runs: usize) -> Res<Value> {
@@ -419,27 +406,6 @@ fn wait3(t: Tensor<3>) -> Tensor<3> {
 fn wait4(t: Tensor<4>) -> Tensor<4> {
     let _ = t.clone().into_data();
     t
-}
-
-/// `VmHWM` (peak) or `VmRSS` (current) in MiB, from `/proc/self/status` (Linux).
-/// CPU time (user + system) of this process so far, from `/proc/self/stat` (Linux; 10 ms
-/// ticks). Unlike wall time it does not count time the host steals from a virtual machine,
-/// so it compares implementations on a noisy machine (it does count rayon's spin-waiting).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
-fn rss_mb(field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
 }
 
 fn serve(model: &HoiclipModel, inputs: &BTreeMap<String, HoiclipInput>) -> Res<()> {

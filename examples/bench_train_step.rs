@@ -18,6 +18,10 @@
 //! (multi-hot), as the script writes them. Dropout is off on both sides (the crate has none;
 //! the script sets it to 0), so the first step's losses are comparable.
 
+mod common;
+
+use common::{cpu_seconds, median, rss_mb};
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -60,10 +64,7 @@ type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(n) = args.threads {
-        // SAFETY: first statement after parsing the arguments; no other thread exists yet.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
-    }
+    common::set_threads(args.threads);
     match run(&args) {
         Ok(report) => {
             println!(
@@ -160,28 +161,6 @@ fn read_inputs(args: &Args, device: &burn::tensor::Device) -> Res<Inputs> {
         });
     }
     Ok(Inputs { input, targets })
-}
-
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
-fn rss_mb(field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-fn median(values: &[f64]) -> Option<f64> {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied()
 }
 
 fn run(args: &Args) -> Res<serde_json::Value> {
