@@ -32,7 +32,8 @@ use serde_json::Value;
 use super::sample::{TrainingSample, TrainingSet};
 use super::target::HoiTarget;
 use crate::error::{HoiclipError, Result};
-use crate::eval::ids::{HoiTable, object_index_of_coco_id, verb_index_of_verb_id};
+use crate::eval::annotations::parse_boxes;
+use crate::eval::ids::{HoiTable, verb_index_of_verb_id};
 use crate::eval::json::Ctx;
 use crate::model::ZeroShotType;
 
@@ -315,21 +316,10 @@ fn parse_image(
     };
     let file_name = ctx.string(ctx.field(item, "file_name", "")?, "file_name")?;
     ctx.image_name = Some(file_name);
-    let raw_boxes = ctx.array(ctx.field(item, "annotations", "")?, "annotations")?;
-    let mut boxes = Vec::with_capacity(raw_boxes.len());
-    for (k, b) in raw_boxes.iter().enumerate() {
-        let path = format!("annotations[{k}]");
-        let bbox = ctx.bbox(ctx.field(b, "bbox", &path)?, &format!("{path}.bbox"))?;
-        let cat_path = format!("{path}.category_id");
-        let coco = ctx.int(ctx.field(b, "category_id", &path)?, &cat_path)?;
-        let object = object_index_of_coco_id(coco).ok_or_else(|| {
-            ctx.error(
-                &cat_path,
-                format!("{coco} is not one of the 80 COCO category ids"),
-            )
-        })?;
-        boxes.push((bbox, object));
-    }
+    let boxes: Vec<([f64; 4], usize)> = parse_boxes(&ctx, item)?
+        .into_iter()
+        .map(|b| (b.bbox, b.object))
+        .collect();
     let raw_hois = ctx.array(ctx.field(item, "hoi_annotation", "")?, "hoi_annotation")?;
     let mut hois = Vec::with_capacity(raw_hois.len());
     let mut unseen_pairs = HashSet::new();

@@ -278,20 +278,9 @@ fn image_to_json(img: &ImageAnnotation) -> Value {
     })
 }
 
-fn parse_image(
-    item: &Value,
-    index: usize,
-    file: &Path,
-    table: &HoiTable,
-) -> Result<ImageAnnotation> {
-    let mut ctx = Ctx {
-        file,
-        image_index: index,
-        image_name: None,
-    };
-    let file_name = ctx.string(ctx.field(item, "file_name", "")?, "file_name")?;
-    ctx.image_name = Some(file_name);
-
+/// An image entry's `annotations`: `bbox` `[x1, y1, x2, y2]` and COCO `category_id` of each
+/// box (shared by the evaluation and the training readers).
+pub(crate) fn parse_boxes(ctx: &Ctx<'_>, item: &Value) -> Result<Vec<GtBox>> {
     let raw_boxes = ctx.array(ctx.field(item, "annotations", "")?, "annotations")?;
     let mut boxes = Vec::with_capacity(raw_boxes.len());
     for (k, b) in raw_boxes.iter().enumerate() {
@@ -307,6 +296,24 @@ fn parse_image(
         })?;
         boxes.push(GtBox { bbox, object });
     }
+    Ok(boxes)
+}
+
+fn parse_image(
+    item: &Value,
+    index: usize,
+    file: &Path,
+    table: &HoiTable,
+) -> Result<ImageAnnotation> {
+    let mut ctx = Ctx {
+        file,
+        image_index: index,
+        image_name: None,
+    };
+    let file_name = ctx.string(ctx.field(item, "file_name", "")?, "file_name")?;
+    ctx.image_name = Some(file_name);
+
+    let boxes = parse_boxes(&ctx, item)?;
 
     let raw_hois = ctx.array(ctx.field(item, "hoi_annotation", "")?, "hoi_annotation")?;
     let mut hois = Vec::with_capacity(raw_hois.len());
