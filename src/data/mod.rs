@@ -5,11 +5,15 @@
 //!   [`InMemorySet`].
 //! - [`hico`]: [`HicoTrainingSet`], the authors' HICO-DET training annotations
 //!   (`trainval_hico.json`) read as their `HICODetection('train')` reads them.
+//! - [`vcoco`]: [`VcocoTrainingSet`], the V-COCO training annotations (`trainval_vcoco.json`)
+//!   read as their `VCOCO('train')` reads them (object-less "person only" pairs included).
 
 pub mod hico;
 pub mod sample;
 pub mod target;
+pub mod vcoco;
 
 pub use hico::{HicoTrainingOptions, HicoTrainingSet};
 pub use sample::{InMemorySet, TrainingSample, TrainingSet};
 pub use target::HoiTarget;
+pub use vcoco::{VcocoTrainingOptions, VcocoTrainingSet, VcocoTrainingSummary};

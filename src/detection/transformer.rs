@@ -87,7 +87,7 @@ pub struct EncoderLayer {
     /// Norm after the FFN.
     pub norm2: LayerNorm,
     /// Dropout while training (`dropout`, `dropout1`, `dropout2` of the reference); 0 after
-    /// loading. See [`crate::nn::dropout`].
+    /// loading. See [`crate::nn::dropout()`].
     pub dropout: f64,
 }
 
@@ -146,7 +146,7 @@ pub struct DecoderLayer {
     /// Norm after the FFN.
     pub norm3: LayerNorm,
     /// Dropout while training (`dropout`, `dropout1..3` of the reference, 0.1 in its
-    /// scripts); 0 after loading. See [`crate::nn::dropout`].
+    /// scripts); 0 after loading. See [`crate::nn::dropout()`].
     pub dropout: f64,
 }
 

@@ -75,7 +75,7 @@ pub struct TorchMultiheadAttention {
     /// Number of heads.
     pub n_heads: usize,
     /// Dropout on the attention weights while training (`nn.MultiheadAttention`'s
-    /// `dropout`); 0 after loading, set by training. See [`crate::nn::dropout`].
+    /// `dropout`); 0 after loading, set by training. See [`crate::nn::dropout()`].
     pub dropout: f64,
 }
 

@@ -3,7 +3,7 @@
 //! decoder layers and the interaction decoder's fusion layers (residual branches, inside the
 //! FFN, and the attention weights of their `nn.MultiheadAttention`s). CLIP has no dropout.
 //!
-//! Dropout acts only on an autodiff device ([`crate::nn::dropout`]), so a model handed to
+//! Dropout acts only on an autodiff device ([`crate::nn::dropout()`]), so a model handed to
 //! inference ([`burn::module::Module::valid`]) is unaffected whatever the rate.
 
 use crate::detection::transformer::{DecoderLayer, EncoderLayer};

@@ -3,7 +3,7 @@
 //! time; elsewhere the `gemm`-crate path runs).
 //!
 //! The output `[pixels, c_out]` is computed in tiles of pixels, in parallel. Within a tile,
-//! BLIS-style: for each chunk of the reduction (`k`, at most [`K_CHUNK`] long, inside one
+//! BLIS-style: for each chunk of the reduction (`k`, at most `K_CHUNK` long, inside one
 //! kernel row), for each panel of 16 output channels (weights packed once as `[k][16]`
 //! panels, so a chunk's panel stays in L1), for each 6 pixels: 12 AVX accumulators, one
 //! broadcast of each pixel's input value and two weight vectors per step. The chunk's result
