@@ -30,8 +30,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use hoiclip::data::{HicoTrainingOptions, HicoTrainingSet, TrainingSet};
-use hoiclip::model::{HoiclipModel, ResizeConfig};
+use hoiclip::data::{
+    HicoTrainingOptions, HicoTrainingSet, TrainingSet, VcocoTrainingOptions, VcocoTrainingSet,
+};
+use hoiclip::model::{HoiDataset, HoiclipModel, ResizeConfig};
 use hoiclip::train::{
     InMemorySet, StepEvent, StopReason, SyntheticClass, TrainConfig, TrainHooks, Trainer,
     TrainingSample, ValidationProtocol, ctrl_c_flag, evaluate_samples, synthetic_set,
@@ -62,8 +64,8 @@ struct Args {
     /// Training preset: hico, rf-uc, nf-uc, uo, uv, vcoco.
     #[arg(long, default_value = "hico")]
     preset: String,
-    /// HICO-DET training annotations (`trainval_hico.json`, GEN-VLKT / HOICLIP format); with
-    /// --images. Without them the example trains on synthetic images.
+    /// Training annotations (GEN-VLKT / HOICLIP format: `trainval_hico.json`, or
+    /// `trainval_vcoco.json` for a V-COCO model); with --images. Without them the example trains on synthetic images.
     #[arg(long)]
     annotations: Option<PathBuf>,
     /// The folder of the annotated images (`hico_20160224_det/images/train2015`).
@@ -341,7 +343,10 @@ impl TrainHooks for Hooks {
     fn on_epoch_end(&mut self, epoch: usize, model: &HoiclipModel) -> hoiclip::Result<()> {
         let _ = self.log.flush();
         let last = epoch + 1 == self.epochs;
-        if (self.validation.is_empty() && self.training.is_empty())
+        // The crate's validation evaluator is HICO-DET's (600 classes); V-COCO models train
+        // without it here (their evaluation is `eval vcoco-run` on the test set).
+        if model.config.dataset != HoiDataset::HicoDet
+            || (self.validation.is_empty() && self.training.is_empty())
             || !(last || (epoch + 1).is_multiple_of(self.eval_every.max(1)))
         {
             return Ok(());
@@ -414,24 +419,40 @@ fn run(mut args: Args) -> hoiclip::Result<()> {
     let (train, validation, training_probe): (Box<dyn TrainingSet>, _, _) =
         match (&args.annotations, &args.images) {
             (Some(annotations), Some(images)) => {
-                let options = HicoTrainingOptions::for_split(trainer.config.zero_shot);
-                let set = HicoTrainingSet::open(annotations, images, options)?;
-                let s = set.summary();
-                eprintln!(
-                    "{}: {} of {} images, {} interactions, {} training classes ({} image(s) with \
-                     bad box ids and {} unseen interactions left out, as the authors' reader)",
-                    annotations.display(),
-                    s.images,
-                    s.images_in_file,
-                    s.interactions,
-                    s.training_classes,
-                    s.images_with_bad_box_ids,
-                    s.unseen_interactions
-                );
+                let set: Box<dyn TrainingSet> = if model.config.dataset == HoiDataset::Vcoco {
+                    let set = VcocoTrainingSet::open(
+                        annotations,
+                        images,
+                        VcocoTrainingOptions::default(),
+                    )?;
+                    eprintln!(
+                        "{}: {} images (V-COCO, read as the authors' reader)",
+                        annotations.display(),
+                        set.len()
+                    );
+                    Box::new(set)
+                } else {
+                    let options = HicoTrainingOptions::for_split(trainer.config.zero_shot);
+                    let set = HicoTrainingSet::open(annotations, images, options)?;
+                    let s = set.summary();
+                    eprintln!(
+                        "{}: {} of {} images, {} interactions, {} training classes ({} image(s) \
+                         with bad box ids and {} unseen interactions left out, as the authors' \
+                         reader)",
+                        annotations.display(),
+                        s.images,
+                        s.images_in_file,
+                        s.interactions,
+                        s.training_classes,
+                        s.images_with_bad_box_ids,
+                        s.unseen_interactions
+                    );
+                    Box::new(set)
+                };
                 let probe = (0..args.validation.min(set.len()))
                     .map(|i| set.get(i))
                     .collect::<hoiclip::Result<Vec<_>>>()?;
-                (Box::new(set), Vec::new(), probe)
+                (set, Vec::new(), probe)
             }
             (None, None) => {
                 let train = synthetic(&model, &args, args.synthetic, 7)?;
