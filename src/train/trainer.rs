@@ -429,7 +429,8 @@ impl Trainer {
                     .max_steps
                     .is_some_and(|m| self.state.global_step >= m)
                 {
-                    self.save_checkpoint()?;
+                    let dir = self.save_checkpoint()?;
+                    hooks.on_checkpoint(&dir);
                     return Ok(StopReason::StepLimit);
                 }
                 if stop.load(Ordering::SeqCst) {
