@@ -177,3 +177,135 @@ fn a_kill_mid_save_keeps_the_last_good_checkpoint() {
         assert!(leftovers.is_empty(), "{stage}: partial checkpoints left");
     }
 }
+
+/// Raises the stop flag (what the Ctrl-C handler does) after `after` steps.
+struct StopAfter<'a> {
+    after: u64,
+    flag: &'a AtomicBool,
+    losses: Vec<(u64, f64)>,
+}
+
+impl TrainHooks for StopAfter<'_> {
+    fn on_step(&mut self, event: &StepEvent) {
+        self.losses.push((event.global_step, event.outcome.loss));
+        if event.global_step >= self.after {
+            self.flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+#[test]
+fn a_stop_request_saves_and_the_run_resumes_where_it_stopped() {
+    let _one = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let straight = tempfile::tempdir().unwrap();
+    let (reference, ref_losses) = run(straight.path(), 4, false);
+
+    let dir = tempfile::tempdir().unwrap();
+    let device = device();
+    let model = common::hoiclip_small_model(&device);
+    let set = data(&model);
+    let mut trainer = Trainer::new(model, config(4), dir.path()).expect("trainer");
+    let flag = AtomicBool::new(false);
+    let mut hooks = StopAfter {
+        after: 3,
+        flag: &flag,
+        losses: Vec::new(),
+    };
+    let reason = trainer.run(&set, &mut hooks, &flag).expect("run");
+    assert_eq!(reason, StopReason::Interrupted);
+    assert_eq!(hooks.losses, ref_losses[..3]);
+    // The stop saved the position after step 3.
+    let latest = checkpoint::latest(dir.path())
+        .unwrap()
+        .expect("a checkpoint");
+    assert_eq!(
+        latest.file_name().unwrap().to_str().unwrap(),
+        checkpoint::checkpoint_name(3)
+    );
+    let (resumed, rest) = run(dir.path(), 4, true);
+    assert_eq!(rest, ref_losses[3..], "losses after the stop");
+    assert_eq!(probe(&resumed), probe(&reference), "parameters");
+}
+
+const INTERRUPT_DIR_ENV: &str = "HOICLIP_TEST_INTERRUPT_RUN_DIR";
+
+/// Prints `step N` after every step (for the parent to know training is under way).
+struct Announce;
+impl TrainHooks for Announce {
+    fn on_step(&mut self, event: &StepEvent) {
+        println!("step {}", event.global_step);
+    }
+}
+
+/// Runs only as the child of `ctrl_c_stops_cleanly_and_saves`: trains (far longer than the
+/// test waits) with the Ctrl-C flag, and exits 0 only if the run returned `Interrupted`.
+#[test]
+#[ignore = "spawned by ctrl_c_stops_cleanly_and_saves"]
+fn child_training_run_until_interrupted() {
+    let Ok(dir) = std::env::var(INTERRUPT_DIR_ENV) else {
+        return;
+    };
+    let device = device();
+    let model = common::hoiclip_small_model(&device);
+    let set = data(&model);
+    let mut config = config(100_000);
+    config.epochs = 100_000;
+    let mut trainer = Trainer::new(model, config, Path::new(&dir)).expect("trainer");
+    let flag = hoiclip::train::ctrl_c_flag().expect("handler");
+    let reason = trainer.run(&set, &mut Announce, &flag).expect("run");
+    assert_eq!(reason, StopReason::Interrupted);
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_saves() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_training_run_until_interrupted",
+            "--ignored",
+            "--nocapture",
+        ])
+        .args(["--test-threads", "1"])
+        .env(INTERRUPT_DIR_ENV, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("child starts");
+    let stdout = child.stdout.take().expect("stdout");
+    // Wait for the second step, then send SIGINT (what Ctrl-C sends).
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let mut seen = 0;
+    for line in lines.by_ref() {
+        if line.expect("line").starts_with("step ") {
+            seen += 1;
+            if seen == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(seen, 2, "the child trained");
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    for _ in lines {} // keep reading until the child exits (it prints after the signal too)
+    let status = child.wait().expect("child exits");
+    assert!(
+        status.success(),
+        "the child stopped cleanly (Interrupted) after SIGINT"
+    );
+    // It saved the step it had reached: the second or a later one (the step under way when
+    // the signal came is finished first).
+    let latest = checkpoint::latest(dir.path())
+        .unwrap()
+        .expect("a checkpoint");
+    let name = latest.file_name().unwrap().to_str().unwrap().to_string();
+    let reached = (2..50)
+        .find(|&n| checkpoint::checkpoint_name(n) == name)
+        .expect("a checkpoint at step 2 or later");
+    let resumed = Trainer::resume(dir.path(), &device()).expect("resumes");
+    assert_eq!(resumed.state().global_step, reached);
+}
