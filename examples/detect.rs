@@ -109,6 +109,10 @@ fn run(args: Args) -> hoiclip::Result<()> {
             "no image given: pass one or more image paths".into(),
         ));
     }
+    // Check every image path before the model load (seconds): a typo fails at once.
+    for path in &args.images {
+        hoiclip::imaging::image_size(path)?;
+    }
     let backend = match &args.device {
         Some(name) => name.parse::<BackendChoice>()?,
         None => BackendChoice::from_env_or_default()?,

@@ -311,3 +311,22 @@ fn constants_are_the_references() {
         [0x3e89_89d0, 0x3e85_c974, 0x3e8d_32a8]
     );
 }
+
+#[test]
+fn image_size_reads_the_header_and_names_bad_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let png = dir.path().join("a.png");
+    image::RgbImage::new(7, 5).save(&png).expect("png");
+    assert_eq!(hoiclip::imaging::image_size(&png).expect("size"), (7, 5));
+    let missing = dir.path().join("missing.jpg");
+    let err = hoiclip::imaging::image_size(&missing)
+        .expect_err("missing")
+        .to_string();
+    assert!(err.contains("missing.jpg"), "{err}");
+    let text = dir.path().join("notes.jpg");
+    std::fs::write(&text, "not an image").expect("write");
+    let err = hoiclip::imaging::image_size(&text)
+        .expect_err("not an image")
+        .to_string();
+    assert!(err.contains("notes.jpg"), "{err}");
+}

@@ -17,4 +17,4 @@ mod open;
 pub mod pil_image;
 pub mod pil_resample;
 
-pub use open::open_image;
+pub use open::{image_size, open_image};

@@ -29,3 +29,25 @@ pub fn open_image(path: impl AsRef<Path>) -> Result<DynamicImage> {
         reason: e.to_string(),
     })
 }
+
+/// The `(width, height)` of the image at `path`, from its header alone (nothing is decoded):
+/// a cheap check that a file exists and is an image of a known format, e.g. before loading a
+/// model that takes seconds.
+///
+/// # Errors
+///
+/// As [`open_image`]: [`HoiclipError::Io`] naming the path when it cannot be read,
+/// [`HoiclipError::Image`] when its header is not one of a supported format.
+pub fn image_size(path: impl AsRef<Path>) -> Result<(u32, u32)> {
+    let path = path.as_ref();
+    let reader = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|source| HoiclipError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    reader.into_dimensions().map_err(|e| HoiclipError::Image {
+        what: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
