@@ -31,7 +31,8 @@ use std::time::Instant;
 
 use clap::Parser;
 use hoiclip::data::{
-    HicoTrainingOptions, HicoTrainingSet, TrainingSet, VcocoTrainingOptions, VcocoTrainingSet,
+    HicoTrainingOptions, HicoTrainingSet, Subset, TrainingSet, VcocoTrainingOptions,
+    VcocoTrainingSet, parse_percent,
 };
 use hoiclip::model::{HoiDataset, HoiclipModel, ResizeConfig};
 use hoiclip::train::{
@@ -71,6 +72,10 @@ struct Args {
     /// The folder of the annotated images (`hico_20160224_det/images/train2015`).
     #[arg(long)]
     images: Option<PathBuf>,
+    /// Train on this percentage of the training set (`50` or `50%`; a seeded subset, see
+    /// `hoiclip::data::Subset`). The authors' own subsets are files: pass them as --annotations.
+    #[arg(long)]
+    frac: Option<String>,
     /// Synthetic training images (when no --annotations are given).
     #[arg(long, default_value_t = 16)]
     synthetic: usize,
@@ -466,6 +471,25 @@ fn run(mut args: Args) -> hoiclip::Result<()> {
                 ));
             }
         };
+    // Data-efficient training (--frac): a seeded subset of the training set.
+    let subset = match &args.frac {
+        Some(text) => {
+            let percent = parse_percent(text)?;
+            let subset = Subset::new(train.as_ref(), percent, trainer.config.seed)?;
+            eprintln!(
+                "training on {percent} % of the set: {} of {} images (seed {})",
+                subset.len(),
+                train.len(),
+                trainer.config.seed
+            );
+            Some(subset)
+        }
+        None => None,
+    };
+    let train: &dyn TrainingSet = match &subset {
+        Some(subset) => subset,
+        None => train.as_ref(),
+    };
     let batches = train.len() / trainer.config.batch_size.max(1);
     let total = trainer
         .config
@@ -517,7 +541,7 @@ fn run(mut args: Args) -> hoiclip::Result<()> {
         error: None,
     };
     let stop = ctrl_c_flag()?;
-    let reason = trainer.run(train.as_ref(), &mut hooks, &stop)?;
+    let reason = trainer.run(train, &mut hooks, &stop)?;
     hooks.bar.finish();
     let _ = hooks.log.flush();
     if let Some(e) = hooks.error {

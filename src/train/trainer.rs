@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::module::Module;
 use burn::tensor::Device;
+use rayon::prelude::*;
 
 use super::checkpoint::{self, FORMAT_VERSION, TrainerState};
 use super::criterion::{CriterionConfig, SetCriterion};
@@ -439,8 +440,10 @@ impl Trainer {
                     return Ok(StopReason::Interrupted);
                 }
                 let batch = self.state.batch_in_epoch;
+                // Decoded in parallel on the rayon pool; the order (and so the step) does
+                // not depend on the thread count.
                 let samples = batches[batch]
-                    .iter()
+                    .par_iter()
                     .map(|&i| data.get(i))
                     .collect::<Result<Vec<_>>>()?;
                 let outcome = self.step_on(&samples)?;
