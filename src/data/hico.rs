@@ -29,9 +29,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::reader::{self, PairMerger};
 use super::sample::{TrainingSample, TrainingSet};
 use super::target::HoiTarget;
 use crate::error::{HoiclipError, Result};
+use crate::eval::GtBox;
 use crate::eval::annotations::parse_boxes;
 use crate::eval::ids::{HoiTable, verb_index_of_verb_id};
 use crate::eval::json::Ctx;
@@ -82,8 +84,8 @@ struct RawHoi {
 #[derive(Clone, Debug)]
 struct RawImage {
     file_name: String,
-    /// `[x1, y1, x2, y2]` pixels and the object index 0..80.
-    boxes: Vec<([f64; 4], usize)>,
+    /// As written: `[x1, y1, x2, y2]` pixels and the object index 0..80.
+    boxes: Vec<GtBox>,
     hois: Vec<RawHoi>,
 }
 
@@ -130,11 +132,7 @@ impl HicoTrainingSet {
         options: HicoTrainingOptions,
     ) -> Result<Self> {
         let path = annotations.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| HoiclipError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_json_str(&text, path, images_dir, options)
+        Self::from_items(&reader::read_array(path)?, path, images_dir, options)
     }
 
     /// As [`Self::open`], from the file's text (`source` names it in errors).
@@ -148,15 +146,20 @@ impl HicoTrainingSet {
         images_dir: impl Into<PathBuf>,
         options: HicoTrainingOptions,
     ) -> Result<Self> {
-        let root: Value = serde_json::from_str(text).map_err(|e| {
-            HoiclipError::Config(format!("{}: not valid JSON: {e}", source.display()))
-        })?;
-        let items = root.as_array().ok_or_else(|| {
-            HoiclipError::Config(format!(
-                "{}: expected a JSON array of images",
-                source.display()
-            ))
-        })?;
+        Self::from_items(
+            &reader::parse_array(text, source)?,
+            source,
+            images_dir,
+            options,
+        )
+    }
+
+    fn from_items(
+        items: &[Value],
+        source: &Path,
+        images_dir: impl Into<PathBuf>,
+        options: HicoTrainingOptions,
+    ) -> Result<Self> {
         let table = HoiTable::new();
         let unseen: HashSet<usize> = options
             .zero_shot
@@ -221,32 +224,8 @@ impl HicoTrainingSet {
         let image = self.images.get(index).ok_or_else(|| {
             HoiclipError::Training(format!("no sample {index} (of {})", self.images.len()))
         })?;
-        let (w, h) = (f64::from(width), f64::from(height));
-        // The first `num_queries` boxes, clamped; empty ones dropped.
-        let kept: Vec<Option<([f64; 4], usize)>> = image
-            .boxes
-            .iter()
-            .take(self.options.num_queries)
-            .map(|&(b, object)| {
-                let b = [
-                    b[0].clamp(0.0, w),
-                    b[1].clamp(0.0, h),
-                    b[2].clamp(0.0, w),
-                    b[3].clamp(0.0, h),
-                ];
-                (b[3] > b[1] && b[2] > b[0]).then_some((b, object))
-            })
-            .collect();
-        let normalised = |b: [f64; 4]| -> [f32; 4] {
-            [
-                ((b[0] + b[2]) / 2.0 / w) as f32,
-                ((b[1] + b[3]) / 2.0 / h) as f32,
-                ((b[2] - b[0]) / w) as f32,
-                ((b[3] - b[1]) / h) as f32,
-            ]
-        };
-        let mut target = HoiTarget::default();
-        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        let kept = reader::kept_boxes(&image.boxes, self.options.num_queries, width, height);
+        let mut pairs = PairMerger::new();
         for hoi in &image.hois {
             let (Some(Some(subject)), Some(Some(object))) =
                 (kept.get(hoi.subject), kept.get(hoi.object))
@@ -260,22 +239,15 @@ impl HicoTrainingSet {
             else {
                 continue;
             };
-            match pairs.iter().position(|&p| p == (hoi.subject, hoi.object)) {
-                Some(pair) => {
-                    if !target.hoi_labels[pair].contains(&class) {
-                        target.hoi_labels[pair].push(class);
-                    }
-                }
-                None => {
-                    pairs.push((hoi.subject, hoi.object));
-                    target.human_boxes.push(normalised(subject.0));
-                    target.object_boxes.push(normalised(object.0));
-                    target.object_labels.push(object.1);
-                    target.hoi_labels.push(vec![class]);
-                }
-            }
+            pairs.add(
+                (hoi.subject, hoi.object),
+                reader::normalised(subject.0, width, height),
+                reader::normalised(object.0, width, height),
+                object.1,
+                class,
+            );
         }
-        Ok(target)
+        Ok(pairs.finish())
     }
 }
 
@@ -285,19 +257,13 @@ impl TrainingSet for HicoTrainingSet {
     }
 
     fn get(&self, index: usize) -> Result<TrainingSample> {
-        let name = self
-            .file_name(index)
-            .ok_or_else(|| {
-                HoiclipError::Training(format!("no sample {index} (of {})", self.images.len()))
-            })?
-            .to_string();
-        let image = crate::imaging::open_image(self.images_dir.join(&name))?;
-        let target = self.target(index, image.width(), image.height())?;
-        Ok(TrainingSample {
-            name,
-            image,
-            target,
-        })
+        reader::load_sample(
+            &self.images_dir,
+            self.file_name(index),
+            index,
+            self.images.len(),
+            |width, height| self.target(index, width, height),
+        )
     }
 }
 
@@ -316,10 +282,7 @@ fn parse_image(
     };
     let file_name = ctx.string(ctx.field(item, "file_name", "")?, "file_name")?;
     ctx.image_name = Some(file_name);
-    let boxes: Vec<([f64; 4], usize)> = parse_boxes(&ctx, item)?
-        .into_iter()
-        .map(|b| (b.bbox, b.object))
-        .collect();
+    let boxes = parse_boxes(&ctx, item)?;
     let raw_hois = ctx.array(ctx.field(item, "hoi_annotation", "")?, "hoi_annotation")?;
     let mut hois = Vec::with_capacity(raw_hois.len());
     let mut unseen_pairs = HashSet::new();

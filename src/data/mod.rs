@@ -10,6 +10,7 @@
 //!   read as their `VCOCO('train')` reads them (object-less "person only" pairs included).
 
 pub mod hico;
+mod reader;
 pub mod sample;
 pub mod subset;
 pub mod target;

@@ -41,11 +41,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::reader::{self, PairMerger};
 use super::sample::{TrainingSample, TrainingSet};
 use super::target::HoiTarget;
 use crate::error::{HoiclipError, Result};
+use crate::eval::GtBox;
+use crate::eval::annotations::parse_boxes;
 use crate::eval::json::Ctx;
-use crate::eval::vcoco::annotations::{NUM_VCOCO_VERBS, hoi_class_of, object_index_of_coco_id};
+use crate::eval::vcoco::annotations::{NUM_VCOCO_VERBS, hoi_class_of};
 use crate::labels::vcoco::VCOCO_NO_OBJECT;
 
 /// How the training annotations are read (`VCOCO`'s arguments).
@@ -75,8 +78,8 @@ struct RawHoi {
 #[derive(Clone, Debug)]
 struct RawImage {
     file_name: String,
-    /// `[x1, y1, x2, y2]` pixels and the object index 0..80.
-    boxes: Vec<([f64; 4], usize)>,
+    /// As written: `[x1, y1, x2, y2]` pixels and the object index 0..80.
+    boxes: Vec<GtBox>,
     hois: Vec<RawHoi>,
 }
 
@@ -127,11 +130,7 @@ impl VcocoTrainingSet {
         options: VcocoTrainingOptions,
     ) -> Result<Self> {
         let path = annotations.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| HoiclipError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_json_str(&text, path, images_dir, options)
+        Self::from_items(&reader::read_array(path)?, path, images_dir, options)
     }
 
     /// As [`Self::open`], from the file's text (`source` names it in errors).
@@ -145,15 +144,20 @@ impl VcocoTrainingSet {
         images_dir: impl Into<PathBuf>,
         options: VcocoTrainingOptions,
     ) -> Result<Self> {
-        let root: Value = serde_json::from_str(text).map_err(|e| {
-            HoiclipError::Config(format!("{}: not valid JSON: {e}", source.display()))
-        })?;
-        let items = root.as_array().ok_or_else(|| {
-            HoiclipError::Config(format!(
-                "{}: expected a JSON array of images",
-                source.display()
-            ))
-        })?;
+        Self::from_items(
+            &reader::parse_array(text, source)?,
+            source,
+            images_dir,
+            options,
+        )
+    }
+
+    fn from_items(
+        items: &[Value],
+        source: &Path,
+        images_dir: impl Into<PathBuf>,
+        options: VcocoTrainingOptions,
+    ) -> Result<Self> {
         let mut summary = VcocoTrainingSummary {
             images: items.len(),
             ..VcocoTrainingSummary::default()
@@ -197,38 +201,13 @@ impl VcocoTrainingSet {
         let image = self.images.get(index).ok_or_else(|| {
             HoiclipError::Training(format!("no sample {index} (of {})", self.images.len()))
         })?;
-        // The reference clamps and compares the f32 box tensor.
-        let (wf, hf) = (width as f32, height as f32);
-        let kept: Vec<Option<([f64; 4], usize)>> = image
-            .boxes
-            .iter()
-            .take(self.options.num_queries)
-            .map(|&(b, object)| {
-                let b = [
-                    (b[0] as f32).clamp(0.0, wf),
-                    (b[1] as f32).clamp(0.0, hf),
-                    (b[2] as f32).clamp(0.0, wf),
-                    (b[3] as f32).clamp(0.0, hf),
-                ];
-                (b[3] > b[1] && b[2] > b[0]).then_some((b.map(f64::from), object))
-            })
-            .collect();
-        let (w, h) = (f64::from(width), f64::from(height));
-        let normalised = |b: [f64; 4]| -> [f32; 4] {
-            [
-                ((b[0] + b[2]) / 2.0 / w) as f32,
-                ((b[1] + b[3]) / 2.0 / h) as f32,
-                ((b[2] - b[0]) / w) as f32,
-                ((b[3] - b[1]) / h) as f32,
-            ]
-        };
-        let kept_box = |id: i64| -> Option<([f64; 4], usize)> {
+        let kept = reader::kept_boxes(&image.boxes, self.options.num_queries, width, height);
+        let kept_box = |id: i64| -> Option<reader::KeptBox> {
             usize::try_from(id)
                 .ok()
                 .and_then(|i| kept.get(i).copied().flatten())
         };
-        let mut target = HoiTarget::default();
-        let mut pairs: Vec<(i64, i64)> = Vec::new();
+        let mut pairs = PairMerger::new();
         for hoi in &image.hois {
             let Some(subject) = kept_box(hoi.subject) else {
                 continue;
@@ -245,24 +224,15 @@ impl VcocoTrainingSet {
             let Some(class) = hoi_class_of(hoi.verb, object_label) else {
                 continue;
             };
-            match pairs.iter().position(|&p| p == (hoi.subject, hoi.object)) {
-                Some(pair) => {
-                    if !target.hoi_labels[pair].contains(&class) {
-                        target.hoi_labels[pair].push(class);
-                    }
-                }
-                None => {
-                    pairs.push((hoi.subject, hoi.object));
-                    target.human_boxes.push(normalised(subject.0));
-                    target
-                        .object_boxes
-                        .push(object.map_or([0.0; 4], |o| normalised(o.0)));
-                    target.object_labels.push(object_label);
-                    target.hoi_labels.push(vec![class]);
-                }
-            }
+            pairs.add(
+                (hoi.subject, hoi.object),
+                reader::normalised(subject.0, width, height),
+                object.map_or([0.0; 4], |o| reader::normalised(o.0, width, height)),
+                object_label,
+                class,
+            );
         }
-        Ok(target)
+        Ok(pairs.finish())
     }
 }
 
@@ -272,19 +242,13 @@ impl TrainingSet for VcocoTrainingSet {
     }
 
     fn get(&self, index: usize) -> Result<TrainingSample> {
-        let name = self
-            .file_name(index)
-            .ok_or_else(|| {
-                HoiclipError::Training(format!("no sample {index} (of {})", self.images.len()))
-            })?
-            .to_string();
-        let image = crate::imaging::open_image(self.images_dir.join(&name))?;
-        let target = self.target(index, image.width(), image.height())?;
-        Ok(TrainingSample {
-            name,
-            image,
-            target,
-        })
+        reader::load_sample(
+            &self.images_dir,
+            self.file_name(index),
+            index,
+            self.images.len(),
+            |width, height| self.target(index, width, height),
+        )
     }
 }
 
@@ -302,21 +266,7 @@ fn parse_image(
     };
     let file_name = ctx.string(ctx.field(item, "file_name", "")?, "file_name")?;
     ctx.image_name = Some(file_name);
-    let raw_boxes = ctx.array(ctx.field(item, "annotations", "")?, "annotations")?;
-    let mut boxes = Vec::with_capacity(raw_boxes.len());
-    for (k, b) in raw_boxes.iter().enumerate() {
-        let path = format!("annotations[{k}]");
-        let bbox = ctx.bbox(ctx.field(b, "bbox", &path)?, &format!("{path}.bbox"))?;
-        let cat_path = format!("{path}.category_id");
-        let coco = ctx.int(ctx.field(b, "category_id", &path)?, &cat_path)?;
-        let object = object_index_of_coco_id(coco).ok_or_else(|| {
-            ctx.error(
-                &cat_path,
-                format!("{coco} is not one of the 80 COCO category ids"),
-            )
-        })?;
-        boxes.push((bbox, object));
-    }
+    let boxes = parse_boxes(&ctx, item)?;
     let raw_hois = ctx.array(ctx.field(item, "hoi_annotation", "")?, "hoi_annotation")?;
     let mut hois = Vec::with_capacity(raw_hois.len());
     for (k, h) in raw_hois.iter().enumerate() {
@@ -347,7 +297,7 @@ fn parse_image(
         };
         match (box_of(subject), object_box) {
             (Some(_), Some(o)) => {
-                let label = o.map_or(usize::from(VCOCO_NO_OBJECT), |o| o.1);
+                let label = o.map_or(usize::from(VCOCO_NO_OBJECT), |o| o.object);
                 if hoi_class_of(verb, label).is_none() {
                     summary.interactions_not_a_class += 1;
                 }
