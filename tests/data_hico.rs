@@ -19,16 +19,7 @@ fn dir() -> std::path::PathBuf {
 }
 
 fn expected() -> Value {
-    let text = std::fs::read_to_string(dir().join("expected.json")).expect("expected.json");
-    serde_json::from_str(&text).expect("json")
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().expect("number") as f32)
-        .collect()
+    common::json_fixture("hico_train_data/expected.json")
 }
 
 fn check(setting: &str, options: HicoTrainingOptions) {
@@ -63,23 +54,14 @@ fn check(setting: &str, options: HicoTrainingOptions) {
             );
             let mut classes = t.hoi_labels[p].clone();
             classes.sort_unstable();
-            let want: Vec<usize> = item["hoi_labels"][p]
-                .as_array()
-                .expect("classes")
-                .iter()
-                .map(|c| c.as_u64().expect("class") as usize)
-                .collect();
+            let want = common::json_indices(&item["hoi_labels"][p]);
             assert_eq!(classes, want, "{setting} {name} pair {p}: HOI classes");
             for (ours, key) in [
                 (t.human_boxes[p], "sub_boxes"),
                 (t.object_boxes[p], "obj_boxes"),
             ] {
-                let want = floats(&item[key][p]);
-                let err = ours
-                    .iter()
-                    .zip(&want)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0f32, f32::max);
+                let want = common::json_floats(&item[key][p]);
+                let err = common::box_error(ours, &want);
                 assert!(
                     err <= 1e-6,
                     "{setting} {name} pair {p} {key}: {ours:?} vs {want:?}"

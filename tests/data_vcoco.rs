@@ -22,24 +22,7 @@ fn dir() -> std::path::PathBuf {
 }
 
 fn expected() -> Value {
-    let text = std::fs::read_to_string(dir().join("expected.json")).expect("expected.json");
-    serde_json::from_str(&text).expect("json")
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().expect("number") as f32)
-        .collect()
-}
-
-fn indices(v: &Value) -> Vec<usize> {
-    v.as_array()
-        .expect("indices")
-        .iter()
-        .map(|c| c.as_u64().expect("index") as usize)
-        .collect()
+    common::json_fixture("vcoco_train_data/expected.json")
 }
 
 fn fixture_set() -> VcocoTrainingSet {
@@ -65,7 +48,7 @@ fn matches_the_authors_reader() {
         let sample = set.get(i).expect("sample");
         let name = item["file_name"].as_str().expect("name");
         assert_eq!(sample.name, name, "sample {i}");
-        let orig = indices(&item["orig_size"]);
+        let orig = common::json_indices(&item["orig_size"]);
         assert_eq!(
             [
                 sample.image.height() as usize,
@@ -84,7 +67,7 @@ fn matches_the_authors_reader() {
             classes.sort_unstable();
             assert_eq!(
                 classes,
-                indices(&item["hoi_labels"][p]),
+                common::json_indices(&item["hoi_labels"][p]),
                 "{name} pair {p}: HOI classes"
             );
             let mut verbs: Vec<usize> = classes
@@ -94,19 +77,15 @@ fn matches_the_authors_reader() {
             verbs.sort_unstable();
             assert_eq!(
                 verbs,
-                indices(&item["verb_labels"][p]),
+                common::json_indices(&item["verb_labels"][p]),
                 "{name} pair {p}: verbs"
             );
             for (ours, key) in [
                 (t.human_boxes[p], "sub_boxes"),
                 (t.object_boxes[p], "obj_boxes"),
             ] {
-                let want = floats(&item[key][p]);
-                let err = ours
-                    .iter()
-                    .zip(&want)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0f32, f32::max);
+                let want = common::json_floats(&item[key][p]);
+                let err = common::box_error(ours, &want);
                 assert!(err <= 1e-6, "{name} pair {p} {key}: {ours:?} vs {want:?}");
             }
             if object == 80 {

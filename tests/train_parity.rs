@@ -265,8 +265,7 @@ fn targets(io: &Fixture) -> Vec<HoiTarget> {
 }
 
 fn report() -> serde_json::Value {
-    let text = std::fs::read_to_string(common::fixture(REPORT)).expect("report");
-    serde_json::from_str(&text).expect("json")
+    common::json_fixture(REPORT)
 }
 
 fn loss_tolerance(backend: BackendChoice) -> f64 {

@@ -313,3 +313,36 @@ pub fn fixture_rgb_image(io: &Fixture, key: &str) -> image::DynamicImage {
     let rgb = image::RgbImage::from_raw(shape[1] as u32, shape[0] as u32, bytes).expect("HWC u8");
     image::DynamicImage::ImageRgb8(rgb)
 }
+
+/// A JSON file under tests/fixtures, parsed.
+pub fn json_fixture(name: &str) -> serde_json::Value {
+    let path = fixture(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A JSON array of numbers as `f32`.
+pub fn json_floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number") as f32)
+        .collect()
+}
+
+/// A JSON array of non-negative integers as indices.
+pub fn json_indices(v: &serde_json::Value) -> Vec<usize> {
+    v.as_array()
+        .expect("indices")
+        .iter()
+        .map(|c| c.as_u64().expect("index") as usize)
+        .collect()
+}
+
+/// The largest absolute difference between two boxes.
+pub fn box_error(a: [f32; 4], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
