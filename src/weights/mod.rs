@@ -14,6 +14,7 @@ mod map;
 pub mod native;
 mod pickle_args;
 mod torch_tensor_file;
+mod torch_zip;
 
 pub use loader::WeightLoader;
 pub use map::{WeightDtype, WeightFormat, WeightMap};

@@ -7,10 +7,10 @@
 //! into opaque values that keep their `BUILD` state, and never executes anything.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
 
-use crate::error::{HoiclipError, Result};
+use super::torch_zip::TorchZip;
+use crate::error::Result;
 
 /// A Python value from a checkpoint's pickle, as far as configuration needs it.
 #[derive(Clone, Debug, PartialEq)]
@@ -475,36 +475,19 @@ fn interpret(data: &[u8]) -> PResult<ArgValue> {
 ///
 /// # Errors
 ///
-/// [`HoiclipError::Io`] if the file cannot be read, [`HoiclipError::WeightFile`] if it is a
+/// [`crate::HoiclipError::Io`] if the file cannot be read,
+/// [`crate::HoiclipError::WeightFile`] if it is a
 /// zip without a readable `data.pkl`.
 pub fn read_checkpoint_entries(path: &Path) -> Result<Option<HashMap<String, ArgValue>>> {
-    let file = std::fs::File::open(path).map_err(|source| HoiclipError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let Ok(mut archive) = zip::ZipArchive::new(file) else {
+    let Some(mut zip) = TorchZip::open(path)? else {
         return Ok(None);
     };
-    let bad = |reason: String| HoiclipError::WeightFile {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let name = archive
-        .file_names()
-        .filter_map(|n| n.ok())
-        .find(|n| n == "data.pkl" || n.ends_with("/data.pkl"))
-        .map(|n| n.into_owned())
-        .ok_or_else(|| bad("zip archive without a data.pkl entry".into()))?;
-    let mut data = Vec::new();
-    archive
-        .by_name(&name)
-        .map_err(|e| bad(format!("cannot open {name}: {e}")))?
-        .read_to_end(&mut data)
-        .map_err(|source| HoiclipError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    match interpret(&data).map_err(|e| bad(format!("{name}: {e}")))? {
+    let name = zip
+        .pickle_name()
+        .map(str::to_string)
+        .ok_or_else(|| zip.error("zip archive without a data.pkl entry"))?;
+    let data = zip.read(&name)?;
+    match interpret(&data).map_err(|e| zip.error(format!("{name}: {e}")))? {
         ArgValue::Dict(entries) => Ok(Some(entries)),
         _ => Ok(None),
     }

@@ -5,10 +5,10 @@
 //! code: any other opcode or global is an error.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
 
-use crate::error::{HoiclipError, Result};
+use super::torch_zip::TorchZip;
+use crate::error::Result;
 
 /// A value of the small pickle machine below.
 #[derive(Clone, Debug)]
@@ -276,38 +276,13 @@ fn reduce(callable: Pv, args: Pv) -> Pv {
 /// The tensor of a `torch.save(tensor)` zip file; `None` for anything else (another file
 /// type, or a pickle whose root is not a tensor).
 pub fn read_bare_tensor(path: &Path) -> Result<Option<(Vec<usize>, Vec<f32>)>> {
-    let file = std::fs::File::open(path).map_err(|source| HoiclipError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let Ok(mut archive) = zip::ZipArchive::new(file) else {
+    let Some(mut zip) = TorchZip::open(path)? else {
         return Ok(None);
     };
-    let bad = |reason: String| HoiclipError::WeightFile {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let Some(pickle_name) = archive
-        .file_names()
-        .filter_map(|n| n.ok())
-        .find(|n| n == "data.pkl" || n.ends_with("/data.pkl"))
-        .map(|n| n.into_owned())
-    else {
+    let Some(pickle_name) = zip.pickle_name().map(str::to_string) else {
         return Ok(None);
     };
-    let mut read_entry = |name: &str| -> Result<Vec<u8>> {
-        let mut bytes = Vec::new();
-        archive
-            .by_name(name)
-            .map_err(|e| bad(format!("cannot open `{name}`: {e}")))?
-            .read_to_end(&mut bytes)
-            .map_err(|source| HoiclipError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        Ok(bytes)
-    };
-    let pickle = read_entry(&pickle_name)?;
+    let pickle = zip.read(&pickle_name)?;
     let Ok(Pv::Tensor {
         class,
         key,
@@ -320,12 +295,12 @@ pub fn read_bare_tensor(path: &Path) -> Result<Option<(Vec<usize>, Vec<f32>)>> {
         return Ok(None);
     };
     let dir = &pickle_name[..pickle_name.len() - "data.pkl".len()];
-    if let Ok(order) = read_entry(&format!("{dir}byteorder"))
+    if let Ok(order) = zip.read(&format!("{dir}byteorder"))
         && order.trim_ascii() == b"big"
     {
-        return Err(bad("big-endian tensor data is not supported".into()));
+        return Err(zip.error("big-endian tensor data is not supported"));
     }
-    let bytes = read_entry(&format!("{dir}data/{key}"))?;
+    let bytes = zip.read(&format!("{dir}data/{key}"))?;
     let (width, decode): (usize, fn(&[u8]) -> f32) = match class.as_str() {
         "FloatStorage" => (4, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
         "HalfStorage" => (2, |b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()),
@@ -333,10 +308,10 @@ pub fn read_bare_tensor(path: &Path) -> Result<Option<(Vec<usize>, Vec<f32>)>> {
         "DoubleStorage" => (8, |b| {
             f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
         }),
-        other => return Err(bad(format!("tensor storage `{other}` is not a float type"))),
+        other => return Err(zip.error(format!("tensor storage `{other}` is not a float type"))),
     };
     if numel.checked_mul(width).is_none_or(|n| bytes.len() < n) {
-        return Err(bad(format!(
+        return Err(zip.error(format!(
             "storage `{key}` holds {} bytes, {numel} elements of {width} bytes need more",
             bytes.len()
         )));
@@ -347,7 +322,7 @@ pub fn read_bare_tensor(path: &Path) -> Result<Option<(Vec<usize>, Vec<f32>)>> {
     for _ in 0..count {
         let at = offset + index.iter().zip(&stride).map(|(i, s)| i * s).sum::<usize>();
         if at >= numel {
-            return Err(bad(format!(
+            return Err(zip.error(format!(
                 "tensor of shape {size:?} (stride {stride:?}, offset {offset}) reads past its \
                  storage of {numel} elements"
             )));
