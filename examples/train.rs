@@ -10,14 +10,24 @@
 //! cargo run --all-features --example train -- --demo
 //! ```
 //!
-//! Fine-tune a released checkpoint on HICO-DET's training annotations (read as the authors'
-//! reader reads them; their augmentation is not applied yet):
+//! Fine-tune a released checkpoint on HICO-DET's training annotations (read and augmented as
+//! the authors' dataset does: flip, colour jitter, multi-scale resize, random crop):
 //!
 //! ```text
 //! cargo run --release --all-features --example train -- \
 //!     --checkpoint checkpoint_default.pth --run-dir runs/ft --epochs 3 \
 //!     --annotations hico_20160224_det/annotations/trainval_hico.json \
 //!     --images hico_20160224_det/images/train2015
+//! ```
+//!
+//! Fine-tune on your own images and interactions (`hoiclip::data::custom` format: a
+//! vocabulary file that may add verbs and objects, annotations by name; see docs/data.md):
+//!
+//! ```text
+//! cargo run --release --all-features --example train -- \
+//!     --checkpoint checkpoint_default.pth --run-dir runs/mine --epochs 20 \
+//!     --vocabulary my_data/vocabulary.json --annotations my_data/annotations.json \
+//!     --images my_data/images
 //! ```
 //!
 //! Running the same command again resumes from the run directory's latest checkpoint. Ctrl-C
@@ -31,9 +41,10 @@ use std::time::Instant;
 
 use clap::Parser;
 use hoiclip::data::{
-    HicoTrainingOptions, HicoTrainingSet, Subset, TrainingSet, VcocoTrainingOptions,
-    VcocoTrainingSet, parse_percent,
+    CustomTrainingOptions, CustomTrainingSet, HicoTrainingOptions, HicoTrainingSet, Subset,
+    TrainingSet, VcocoTrainingOptions, VcocoTrainingSet, parse_percent,
 };
+use hoiclip::interaction::{VerbRepresentationOptions, build_verb_representations};
 use hoiclip::model::{HoiDataset, HoiclipModel, ResizeConfig};
 use hoiclip::train::{
     InMemorySet, StepEvent, StopReason, SyntheticClass, TrainConfig, TrainHooks, Trainer,
@@ -72,6 +83,11 @@ struct Args {
     /// The folder of the annotated images (`hico_20160224_det/images/train2015`).
     #[arg(long)]
     images: Option<PathBuf>,
+    /// A custom dataset's vocabulary file (`hoiclip::data::custom`): --annotations are then
+    /// in the custom format, the model adopts the vocabulary (new classes from their
+    /// prompts), and new verbs get verb-adapter representations built from the images.
+    #[arg(long)]
+    vocabulary: Option<PathBuf>,
     /// Train on this percentage of the training set (`50` or `50%`; a seeded subset, see
     /// `hoiclip::data::Subset`). The authors' own subsets are files: pass them as --annotations.
     #[arg(long)]
@@ -119,10 +135,14 @@ struct Args {
     /// Also checkpoint every this many steps (0: at each epoch's end only).
     #[arg(long, default_value_t = 0)]
     checkpoint_every: u64,
-    /// Shorter side of the training resize (preset: 800).
+    /// Feed the images with the inference resize (--resize, --max-size) instead of the
+    /// authors' augmentation (flip, colour jitter, multi-scale resize, random crop).
+    #[arg(long)]
+    no_augment: bool,
+    /// Shorter side of the resize of un-augmented images (preset: 800).
     #[arg(long)]
     resize: Option<u32>,
-    /// Longer-side cap of the training resize (preset: 1333).
+    /// Longer-side cap of the resize of un-augmented images (preset: 1333).
     #[arg(long)]
     max_size: Option<u32>,
     /// The sampler's seed.
@@ -158,6 +178,7 @@ fn apply_demo(args: &mut Args) {
     args.epochs.get_or_insert(100);
     args.batch_size.get_or_insert(2);
     args.dropout.get_or_insert(0.0);
+    args.no_augment = true;
     if args.eval_every == 1 {
         args.eval_every = 20;
     }
@@ -198,6 +219,9 @@ fn config(args: &Args) -> hoiclip::Result<TrainConfig> {
             shorter: args.resize.unwrap_or(config.resize.shorter),
             max_size: args.max_size.or(config.resize.max_size),
         };
+    }
+    if args.no_augment {
+        config.augmentation = None;
     }
     config.max_steps = args.max_steps;
     config.checkpoint_every = args.checkpoint_every;
@@ -389,6 +413,47 @@ impl TrainHooks for Hooks {
     }
 }
 
+/// A new run on a custom dataset: verb representations of the set's verbs from its images
+/// (with the model's CLIP), then the model adopts the vocabulary, new verbs with theirs.
+fn adopt_custom_vocabulary(
+    model: &mut HoiclipModel,
+    vocabulary: &std::path::Path,
+    annotations: &std::path::Path,
+    images: &std::path::Path,
+) -> hoiclip::Result<()> {
+    let own = CustomTrainingSet::open(
+        vocabulary,
+        annotations,
+        images,
+        CustomTrainingOptions::default(),
+    )?;
+    let reps = build_verb_representations(
+        &model.clip,
+        &own,
+        own.vocabulary(),
+        VerbRepresentationOptions::default(),
+        |_, _| {},
+    )?;
+    let new_verbs = reps.new_verbs(own.vocabulary());
+    CustomTrainingSet::open_for_model(
+        model,
+        vocabulary,
+        annotations,
+        images,
+        CustomTrainingOptions::default(),
+        &new_verbs,
+    )?;
+    eprintln!(
+        "the model now scores the {} classes of {} ({} verbs with representations from {} \
+         interactions)",
+        model.vocabulary.classes.len(),
+        vocabulary.display(),
+        new_verbs.len(),
+        reps.interactions
+    );
+    Ok(())
+}
+
 fn run(mut args: Args) -> hoiclip::Result<()> {
     if args.demo {
         apply_demo(&mut args);
@@ -403,7 +468,15 @@ fn run(mut args: Args) -> hoiclip::Result<()> {
     // The vocabulary of the synthetic classes comes from the model; for a resumed run it is
     // the checkpoint's.
     let mut trainer = Trainer::resume_or_new(
-        || load_model(&args, &device),
+        || {
+            let mut model = load_model(&args, &device)?;
+            if let (Some(vocabulary), Some(annotations), Some(images)) =
+                (&args.vocabulary, &args.annotations, &args.images)
+            {
+                adopt_custom_vocabulary(&mut model, vocabulary, annotations, images)?;
+            }
+            Ok(model)
+        },
         config,
         &args.run_dir,
         &device,
@@ -424,7 +497,18 @@ fn run(mut args: Args) -> hoiclip::Result<()> {
     let (train, validation, training_probe): (Box<dyn TrainingSet>, _, _) =
         match (&args.annotations, &args.images) {
             (Some(annotations), Some(images)) => {
-                let set: Box<dyn TrainingSet> = if model.config.dataset == HoiDataset::Vcoco {
+                let set: Box<dyn TrainingSet> = if let Some(vocabulary) = &args.vocabulary {
+                    // The model adopted the vocabulary (now, or in the run being resumed).
+                    let set = CustomTrainingSet::with_vocabulary(
+                        &model.vocabulary,
+                        &vocabulary.display().to_string(),
+                        annotations,
+                        images,
+                        CustomTrainingOptions::default(),
+                    )?;
+                    eprintln!("{}", set.describe());
+                    Box::new(set)
+                } else if model.config.dataset == HoiDataset::Vcoco {
                     let set = VcocoTrainingSet::open(
                         annotations,
                         images,

@@ -160,3 +160,11 @@ pub enum HoiclipError {
 
 /// `Result` with [`HoiclipError`].
 pub type Result<T> = std::result::Result<T, HoiclipError>;
+
+/// Read the text file at `path`, an I/O error naming it.
+pub(crate) fn read_text(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| HoiclipError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}

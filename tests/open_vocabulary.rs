@@ -1,14 +1,15 @@
 //! Open vocabulary on the small fixture model (tests/fixtures/hoiclip_small.pth): classes the
 //! model knows keep their trained classifier rows exactly; new classes get their prompt's
-//! text embedding; new verbs contribute no verb-adapter score; new objects get a text-built
-//! object classifier column.
+//! text embedding; new verbs contribute no verb-adapter score unless given a representation
+//! (then they get a `verb_projection` column and verb → HOI entries); new objects get a
+//! text-built object classifier column.
 
 mod common;
 
 use burn::tensor::Device;
 use common::{Fixture, backends, max_abs_diff, values};
 use hoiclip::labels::hico::{HICO_HOIS, HICO_OBJECTS, HICO_VERBS};
-use hoiclip::model::{CustomHoiClass, HoiclipInput, HoiclipModel, ResizeConfig};
+use hoiclip::model::{CustomHoiClass, HoiclipInput, HoiclipModel, NewVerb, ResizeConfig};
 use hoiclip::{HoiDetector, Hoiclip, HoiclipError};
 use image::DynamicImage;
 
@@ -174,6 +175,78 @@ fn new_classes_are_built_from_text() {
     reloaded.options_mut().resize = RESIZE;
     assert_eq!(reloaded.vocabulary(), detector.vocabulary());
     assert_eq!(reloaded.detect(&images[0]).expect("detect"), found);
+}
+
+#[test]
+fn new_verbs_with_representations_feed_the_verb_adapter() {
+    let io = Fixture::open("hoiclip_small_io.safetensors");
+    let images = images(&io);
+    let (_, device) = backends().remove(0);
+    let input =
+        HoiclipInput::from_images(&[&images[0], &images[1]], 32, RESIZE, &device).expect("in");
+    let classes = vec![
+        hico_class(5),
+        CustomHoiClass::new(
+            "juggle",
+            "kettlebell",
+            "a photo of a person juggling a kettlebell",
+        ),
+    ];
+    let mut plain = model(&device);
+    plain.set_vocabulary(&classes).expect("vocabulary");
+    let embed = plain.config.heads.clip_embed_dim;
+    let representation: Vec<f32> = (0..embed).map(|i| ((i as f32) * 0.37).sin()).collect();
+    let norm = representation.iter().map(|v| v * v).sum::<f32>().sqrt();
+    let representation: Vec<f32> = representation.iter().map(|v| v / norm).collect();
+    let juggle = NewVerb {
+        name: "Juggle".into(),
+        representation: representation.clone(),
+    };
+    let mut with_verb = model(&device);
+    with_verb
+        .set_vocabulary_with_verbs(&classes, std::slice::from_ref(&juggle))
+        .expect("vocabulary with verbs");
+    assert_eq!(with_verb.heads.verb_projection.weight.dims(), [embed, 118]);
+    assert_eq!(with_verb.config.heads.verbs, 118);
+    let projection = values(with_verb.heads.verb_projection.weight.val());
+    let column: Vec<f32> = (0..embed).map(|r| projection[r * 118 + 117]).collect();
+    assert_eq!(column, representation);
+    let verb2hoi = values(with_verb.heads.verb2hoi.val());
+    assert_eq!(verb2hoi.len(), 118 * 2);
+    assert_eq!(verb2hoi[117 * 2 + 1], 1.0, "juggle -> its class");
+    assert_eq!(verb2hoi[117 * 2], 0.0);
+
+    let a = values(plain.forward(&input).expect("forward").hoi_logits);
+    let b = values(with_verb.forward(&input).expect("forward").hoi_logits);
+    let known = max_abs_diff(&pick(&b, 2, &[0]), &pick(&a, 2, &[0]));
+    assert!(known <= 1e-5, "the trained class changed by {known}");
+    let new = max_abs_diff(&pick(&b, 2, &[1]), &pick(&a, 2, &[1]));
+    assert!(new > 1e-4, "the new verb's adapter adds nothing ({new})");
+
+    // The model runs and saves with the extra verb; a later plain call drops it.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("verbs.bpk");
+    let detector = Hoiclip::new(with_verb.clone(), &device);
+    detector.save_native(&path).expect("save");
+    let reloaded = Hoiclip::from_native(&path, &device).expect("reload");
+    assert_eq!(reloaded.vocabulary(), detector.vocabulary());
+    with_verb.set_vocabulary(&classes).expect("vocabulary");
+    assert_eq!(with_verb.heads.verb_projection.weight.dims(), [embed, 117]);
+    let c = values(with_verb.forward(&input).expect("forward").hoi_logits);
+    assert!(max_abs_diff(&c, &a) <= 1e-5);
+
+    let wrong = NewVerb {
+        name: "juggle".into(),
+        representation: vec![0.0; embed + 1],
+    };
+    let err = model(&device)
+        .set_vocabulary_with_verbs(&classes, &[wrong])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("juggle") && err.contains(&embed.to_string()),
+        "{err}"
+    );
 }
 
 #[test]

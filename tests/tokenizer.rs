@@ -37,10 +37,11 @@ struct Case {
 fn golden() -> Golden {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/tokenizer_golden.json"
+        "/tests/fixtures/tokenizer_golden.json.gz"
     );
-    let text = std::fs::read_to_string(path).expect("read tokenizer_golden.json");
-    serde_json::from_str(&text).expect("parse tokenizer_golden.json")
+    let file = std::fs::File::open(path).expect("open tokenizer_golden.json.gz");
+    serde_json::from_reader(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
+        .expect("parse tokenizer_golden.json.gz")
 }
 
 fn tokenizer() -> ClipTokenizer {

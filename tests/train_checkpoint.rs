@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
+use hoiclip::data::AugmentConfig;
 use hoiclip::model::{HoiclipModel, ResizeConfig};
 use hoiclip::train::checkpoint::{self, CRASH_ENV};
 use hoiclip::train::{
@@ -17,7 +18,7 @@ use hoiclip::train::{
 
 const RUN_DIR_ENV: &str = "HOICLIP_TEST_CHILD_RUN_DIR";
 
-/// The runs train with the authors' dropout (0.1), whose masks come from the backend's
+/// The runs train with the authors' augmentation (small sizes) and dropout (0.1), whose masks come from the backend's
 /// random generator, seeded by the trainer before each step. The generator is shared by the
 /// process, so the tests of this file train one at a time.
 static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -44,6 +45,16 @@ fn config(max_steps: u64) -> TrainConfig {
         checkpoint_every: 1,
         keep_checkpoints: 3,
         max_steps: Some(max_steps),
+        // The authors' augmentation at a small scale (their sizes are 480-800): resuming must
+        // redraw the same flips, jitters and crops.
+        augmentation: Some(AugmentConfig {
+            scales: vec![32, 40, 48],
+            max_size: Some(80),
+            crop_scales: vec![40, 48],
+            crop_min: 24,
+            crop_max: 40,
+            ..AugmentConfig::authors()
+        }),
         ..TrainConfig::hico_default()
     }
 }

@@ -64,6 +64,8 @@ fn fine_tuning_on_synthetic_images_learns_their_triplets() {
         dropout: 0.0,
         max_steps: Some(STEPS),
         keep_checkpoints: 1,
+        // Fed at the small inference size: the authors' augmentation resizes to 480-800.
+        augmentation: None,
         ..TrainConfig::hico_default()
     };
     let run = tempfile::tempdir().expect("temp dir");

@@ -1,5 +1,8 @@
 //! Measuring helpers shared by the bench examples (`bench_forward`, `bench_train_step`).
 
+// Each example uses its own subset of these helpers.
+#![allow(dead_code)]
+
 /// The median of `times` (mean of the middle two for an even count); `None` when empty.
 pub fn median(times: &[f64]) -> Option<f64> {
     if times.is_empty() {

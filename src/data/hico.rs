@@ -21,18 +21,19 @@
 //! The JSON is checked as it is read: a malformed entry is an error naming the file, the image
 //! and the field (the reference would raise on those too); what the reference skips silently
 //! is skipped and counted in [`HicoTrainingSet::summary`]. The authors' augmentation (flip,
-//! colour jitter, multi-scale resize and crop) is not applied yet: samples go through the
-//! inference preprocessing, which leaves normalised boxes unchanged.
+//! colour jitter, multi-scale resize and crop) is applied by the loader
+//! ([`super::loader`]) to the [`AnnotatedSample`]s this set hands out.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::reader::{self, PairMerger};
-use super::sample::{TrainingSample, TrainingSet};
+use super::annotated::{AnnotatedBox, AnnotatedSample, Interaction, target_of};
+use super::reader;
+use super::sample::TrainingSet;
 use super::target::HoiTarget;
-use crate::error::{HoiclipError, Result};
+use crate::error::Result;
 use crate::eval::GtBox;
 use crate::eval::annotations::parse_boxes;
 use crate::eval::ids::{HoiTable, verb_index_of_verb_id};
@@ -214,40 +215,50 @@ impl HicoTrainingSet {
         self.images.get(index).map(|i| i.file_name.as_str())
     }
 
-    /// The target of sample `index` for an image of `width × height` pixels (what
-    /// [`TrainingSet::get`] pairs with the decoded image).
+    /// The target of sample `index` for an image of `width × height` pixels, without
+    /// augmentation (what [`TrainingSet::get`] pairs with the decoded image).
     ///
     /// # Errors
     ///
     /// [`HoiclipError::Training`] for an index out of range.
     pub fn target(&self, index: usize, width: u32, height: u32) -> Result<HoiTarget> {
-        let image = self.images.get(index).ok_or_else(|| {
-            HoiclipError::Training(format!("no sample {index} (of {})", self.images.len()))
-        })?;
-        let kept = reader::kept_boxes(&image.boxes, self.options.num_queries, width, height);
-        let mut pairs = PairMerger::new();
-        for hoi in &image.hois {
-            let (Some(Some(subject)), Some(Some(object))) =
-                (kept.get(hoi.subject), kept.get(hoi.object))
-            else {
-                continue;
-            };
-            let Some(class) = self
-                .table
-                .get(hoi.verb, object.1)
-                .and_then(|c| self.training_index[c])
-            else {
-                continue;
-            };
-            pairs.add(
-                (hoi.subject, hoi.object),
-                reader::normalised(subject.0, width, height),
-                reader::normalised(object.0, width, height),
-                object.1,
-                class,
-            );
-        }
-        Ok(pairs.finish())
+        let (boxes, interactions) = self.annotation(index, width, height)?;
+        Ok(target_of(&boxes, &interactions, width, height))
+    }
+
+    /// The boxes (clamped to a `width × height` image, the first `num_queries`) and the
+    /// interactions of training classes of sample `index`.
+    ///
+    /// # Errors
+    ///
+    /// [`HoiclipError::Training`] for an index out of range.
+    pub fn annotation(
+        &self,
+        index: usize,
+        width: u32,
+        height: u32,
+    ) -> Result<(Vec<Option<AnnotatedBox>>, Vec<Interaction>)> {
+        let image = reader::entry(&self.images, index)?;
+        let boxes = reader::kept_boxes(&image.boxes, self.options.num_queries, width, height);
+        let interactions = image
+            .hois
+            .iter()
+            .filter_map(|hoi| {
+                let object = boxes.get(hoi.object).copied().flatten()?;
+                boxes.get(hoi.subject).copied().flatten()?;
+                let class = self
+                    .table
+                    .get(hoi.verb, object.object)
+                    .and_then(|c| self.training_index[c])?;
+                Some(Interaction {
+                    subject: hoi.subject,
+                    object: Some(hoi.object),
+                    object_label: object.object,
+                    class,
+                })
+            })
+            .collect();
+        Ok((boxes, interactions))
     }
 }
 
@@ -256,13 +267,13 @@ impl TrainingSet for HicoTrainingSet {
         self.images.len()
     }
 
-    fn get(&self, index: usize) -> Result<TrainingSample> {
-        reader::load_sample(
+    fn annotated(&self, index: usize) -> Result<AnnotatedSample> {
+        reader::load_annotated(
             &self.images_dir,
             self.file_name(index),
             index,
             self.images.len(),
-            |width, height| self.target(index, width, height),
+            |width, height| self.annotation(index, width, height),
         )
     }
 }

@@ -1,23 +1,20 @@
 //! What the HICO-DET and V-COCO training readers share: reading the annotation array, the
 //! reference's per-image box handling (first `num_queries` boxes, clamped to the image in
-//! `f32`, empty ones dropped), normalisation to `(cx, cy, w, h)`, the merging of a pair's
-//! interactions into one multi-hot row, and decoding a sample's image.
+//! `f32`, empty ones dropped), the merging of a pair's interactions into one multi-hot row,
+//! and decoding a sample's image.
 
 use std::path::Path;
 
 use serde_json::Value;
 
-use super::sample::TrainingSample;
+use super::annotated::{AnnotatedBox, AnnotatedSample, Interaction};
 use super::target::HoiTarget;
 use crate::error::{HoiclipError, Result};
 use crate::eval::GtBox;
 
 /// The JSON array of images of an annotation file at `path`.
 pub(crate) fn read_array(path: &Path) -> Result<Vec<Value>> {
-    let text = std::fs::read_to_string(path).map_err(|source| HoiclipError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = crate::error::read_text(path)?;
     parse_array(&text, path)
 }
 
@@ -34,18 +31,15 @@ pub(crate) fn parse_array(text: &str, source: &Path) -> Result<Vec<Value>> {
     }
 }
 
-/// A box the reference keeps: `[x1, y1, x2, y2]` pixels (clamped) and its object index.
-pub(crate) type KeptBox = ([f64; 4], usize);
-
 /// The reference's box handling for an image of `width × height`: the first `num_queries`
-/// boxes, clamped to the image and compared in `f32` (as the reference's float32 tensor), a
-/// box with no area dropped (`None`), indices kept.
+/// boxes, clamped to the image in `f32` (the reference's float32 tensor), a box with no area
+/// dropped (`None`), indices kept.
 pub(crate) fn kept_boxes(
     boxes: &[GtBox],
     num_queries: usize,
     width: u32,
     height: u32,
-) -> Vec<Option<KeptBox>> {
+) -> Vec<Option<AnnotatedBox>> {
     let (w, h) = (width as f32, height as f32);
     boxes
         .iter()
@@ -57,20 +51,12 @@ pub(crate) fn kept_boxes(
                 (b.bbox[2] as f32).clamp(0.0, w),
                 (b.bbox[3] as f32).clamp(0.0, h),
             ];
-            (c[3] > c[1] && c[2] > c[0]).then_some((c.map(f64::from), b.object))
+            (c[3] > c[1] && c[2] > c[0]).then_some(AnnotatedBox {
+                xyxy: c,
+                object: b.object,
+            })
         })
         .collect()
-}
-
-/// `[x1, y1, x2, y2]` pixels → `(cx, cy, w, h)` normalised by the image size.
-pub(crate) fn normalised(b: [f64; 4], width: u32, height: u32) -> [f32; 4] {
-    let (w, h) = (f64::from(width), f64::from(height));
-    [
-        ((b[0] + b[2]) / 2.0 / w) as f32,
-        ((b[1] + b[3]) / 2.0 / h) as f32,
-        ((b[2] - b[0]) / w) as f32,
-        ((b[3] - b[1]) / h) as f32,
-    ]
 }
 
 /// Builds a [`HoiTarget`] as the reference does: interactions with the same pair key merge
@@ -120,23 +106,32 @@ impl<K: PartialEq> PairMerger<K> {
     }
 }
 
+/// Entry `index` of a reader's images, or the error naming the index out of range.
+pub(crate) fn entry<T>(images: &[T], index: usize) -> Result<&T> {
+    images
+        .get(index)
+        .ok_or_else(|| HoiclipError::Training(format!("no sample {index} (of {})", images.len())))
+}
+
 /// Sample `index` of a reader: its file name (`None` out of range, of `count` samples), the
-/// image decoded from `images_dir`, and the target `target(width, height)` builds for it.
-pub(crate) fn load_sample(
+/// image decoded from `images_dir`, and the boxes and interactions `annotate(width, height)`
+/// builds for it.
+pub(crate) fn load_annotated(
     images_dir: &Path,
     file_name: Option<&str>,
     index: usize,
     count: usize,
-    target: impl FnOnce(u32, u32) -> Result<HoiTarget>,
-) -> Result<TrainingSample> {
+    annotate: impl FnOnce(u32, u32) -> Result<(Vec<Option<AnnotatedBox>>, Vec<Interaction>)>,
+) -> Result<AnnotatedSample> {
     let name = file_name
         .ok_or_else(|| HoiclipError::Training(format!("no sample {index} (of {count})")))?
         .to_string();
     let image = crate::imaging::open_image(images_dir.join(&name))?;
-    let target = target(image.width(), image.height())?;
-    Ok(TrainingSample {
+    let (boxes, interactions) = annotate(image.width(), image.height())?;
+    Ok(AnnotatedSample {
         name,
         image,
-        target,
+        boxes,
+        interactions,
     })
 }

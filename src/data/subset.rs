@@ -8,6 +8,7 @@
 //! in index order, so the same seed and fraction always give the same images, and a smaller
 //! fraction is contained in a larger one with the same seed.
 
+use super::annotated::AnnotatedSample;
 use super::sample::{TrainingSample, TrainingSet};
 use crate::error::{HoiclipError, Result};
 
@@ -88,6 +89,12 @@ impl<'a> Subset<'a> {
     pub fn indices(&self) -> &[usize] {
         &self.indices
     }
+
+    fn inner_index(&self, index: usize) -> Result<usize> {
+        self.indices.get(index).copied().ok_or_else(|| {
+            HoiclipError::Training(format!("no sample {index} (of {})", self.indices.len()))
+        })
+    }
 }
 
 impl TrainingSet for Subset<'_> {
@@ -95,11 +102,12 @@ impl TrainingSet for Subset<'_> {
         self.indices.len()
     }
 
+    fn annotated(&self, index: usize) -> Result<AnnotatedSample> {
+        self.inner.annotated(self.inner_index(index)?)
+    }
+
     fn get(&self, index: usize) -> Result<TrainingSample> {
-        let inner = self.indices.get(index).ok_or_else(|| {
-            HoiclipError::Training(format!("no sample {index} (of {})", self.indices.len()))
-        })?;
-        self.inner.get(*inner)
+        self.inner.get(self.inner_index(index)?)
     }
 }
 
@@ -115,6 +123,7 @@ mod tests {
                     name: format!("{i}"),
                     image: image::DynamicImage::new_rgb8(1, 1),
                     target: HoiTarget::default(),
+                    augmented: false,
                 })
                 .collect(),
         }

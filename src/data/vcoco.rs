@@ -34,17 +34,18 @@
 //! with no box at all is a sample with zero pairs (the reference raises `IndexError` on
 //! `target['labels'][:, 1]`). What the reference skips silently is skipped and counted in
 //! [`VcocoTrainingSet::summary`]. The authors' augmentation (flip, colour jitter,
-//! multi-scale resize and crop) is not applied yet: samples go through the inference
-//! preprocessing, which leaves normalised boxes unchanged.
+//! multi-scale resize and crop) is applied by the loader ([`super::loader`]) to the
+//! [`AnnotatedSample`]s this set hands out.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::reader::{self, PairMerger};
-use super::sample::{TrainingSample, TrainingSet};
+use super::annotated::{AnnotatedBox, AnnotatedSample, Interaction, target_of};
+use super::reader;
+use super::sample::TrainingSet;
 use super::target::HoiTarget;
-use crate::error::{HoiclipError, Result};
+use crate::error::Result;
 use crate::eval::GtBox;
 use crate::eval::annotations::parse_boxes;
 use crate::eval::json::Ctx;
@@ -190,49 +191,57 @@ impl VcocoTrainingSet {
         self.images.get(index).map(|i| i.file_name.as_str())
     }
 
-    /// The target of sample `index` for an image of `width × height` pixels (what
-    /// [`TrainingSet::get`] pairs with the decoded image): the reference's training branch of
-    /// `__getitem__` (see the module documentation).
+    /// The target of sample `index` for an image of `width × height` pixels, without
+    /// augmentation (what [`TrainingSet::get`] pairs with the decoded image): the
+    /// reference's training branch of `__getitem__` (see the module documentation).
     ///
     /// # Errors
     ///
     /// [`HoiclipError::Training`] for an index out of range.
     pub fn target(&self, index: usize, width: u32, height: u32) -> Result<HoiTarget> {
-        let image = self.images.get(index).ok_or_else(|| {
-            HoiclipError::Training(format!("no sample {index} (of {})", self.images.len()))
-        })?;
-        let kept = reader::kept_boxes(&image.boxes, self.options.num_queries, width, height);
-        let kept_box = |id: i64| -> Option<reader::KeptBox> {
-            usize::try_from(id)
-                .ok()
-                .and_then(|i| kept.get(i).copied().flatten())
+        let (boxes, interactions) = self.annotation(index, width, height)?;
+        Ok(target_of(&boxes, &interactions, width, height))
+    }
+
+    /// The boxes (clamped to a `width × height` image, the first `num_queries`) and the
+    /// interactions of the 263 classes of sample `index`.
+    ///
+    /// # Errors
+    ///
+    /// [`HoiclipError::Training`] for an index out of range.
+    pub fn annotation(
+        &self,
+        index: usize,
+        width: u32,
+        height: u32,
+    ) -> Result<(Vec<Option<AnnotatedBox>>, Vec<Interaction>)> {
+        let image = reader::entry(&self.images, index)?;
+        let boxes = reader::kept_boxes(&image.boxes, self.options.num_queries, width, height);
+        let kept_box = |id: i64| -> Option<(usize, AnnotatedBox)> {
+            let i = usize::try_from(id).ok()?;
+            Some((i, boxes.get(i).copied().flatten()?))
         };
-        let mut pairs = PairMerger::new();
-        for hoi in &image.hois {
-            let Some(subject) = kept_box(hoi.subject) else {
-                continue;
-            };
-            let object = if hoi.object == -1 {
-                None
-            } else {
-                match kept_box(hoi.object) {
-                    Some(o) => Some(o),
-                    None => continue,
-                }
-            };
-            let object_label = object.map_or(usize::from(VCOCO_NO_OBJECT), |o| o.1);
-            let Some(class) = hoi_class_of(hoi.verb, object_label) else {
-                continue;
-            };
-            pairs.add(
-                (hoi.subject, hoi.object),
-                reader::normalised(subject.0, width, height),
-                object.map_or([0.0; 4], |o| reader::normalised(o.0, width, height)),
-                object_label,
-                class,
-            );
-        }
-        Ok(pairs.finish())
+        let interactions = image
+            .hois
+            .iter()
+            .filter_map(|hoi| {
+                let (subject, _) = kept_box(hoi.subject)?;
+                let object = if hoi.object == -1 {
+                    None
+                } else {
+                    Some(kept_box(hoi.object)?)
+                };
+                let object_label = object.map_or(usize::from(VCOCO_NO_OBJECT), |o| o.1.object);
+                let class = hoi_class_of(hoi.verb, object_label)?;
+                Some(Interaction {
+                    subject,
+                    object: object.map(|o| o.0),
+                    object_label,
+                    class,
+                })
+            })
+            .collect();
+        Ok((boxes, interactions))
     }
 }
 
@@ -241,13 +250,13 @@ impl TrainingSet for VcocoTrainingSet {
         self.images.len()
     }
 
-    fn get(&self, index: usize) -> Result<TrainingSample> {
-        reader::load_sample(
+    fn annotated(&self, index: usize) -> Result<AnnotatedSample> {
+        reader::load_annotated(
             &self.images_dir,
             self.file_name(index),
             index,
             self.images.len(),
-            |width, height| self.target(index, width, height),
+            |width, height| self.annotation(index, width, height),
         )
     }
 }

@@ -214,10 +214,7 @@ impl Predictions {
     /// As [`Predictions::from_file`].
     pub fn from_file_with(path: impl AsRef<Path>, meaning: CategoryMeaning) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| HoiclipError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::error::read_text(path)?;
         Self::from_str_with(&text, path, meaning)
     }
 

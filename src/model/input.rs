@@ -21,7 +21,7 @@ use crate::error::{HoiclipError, Result};
 use crate::imaging::detr_transform::{
     DETR_MAX_SIZE, DETR_SHORTER, IMAGENET_MEAN, IMAGENET_STD, resize_detr,
 };
-use crate::imaging::pil_image::to_tensor_normalized;
+use crate::imaging::pil_image::{PilImage, to_tensor_normalized};
 
 /// The detection branch's resize (the reference's test transform: shorter side 800, longer
 /// side at most 1333).
@@ -68,16 +68,41 @@ impl HoiclipInput {
         resize: ResizeConfig,
         device: &Device,
     ) -> Result<Self> {
+        Self::from_images_sized(images, &vec![Some(resize); images.len()], clip_px, device)
+    }
+
+    /// As [`Self::from_images`], each image with its own resize: `None` feeds an image at its
+    /// size, for images that already are the detection branch's input (the training
+    /// augmentation resized them; CLIP then sees that image, as the reference's
+    /// `clip_preprocess(img_0)`). Boxes are then scaled to the size given.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::from_images`]; [`HoiclipError::Config`] when `resize` does not hold one
+    /// entry per image.
+    pub fn from_images_sized(
+        images: &[&DynamicImage],
+        resize: &[Option<ResizeConfig>],
+        clip_px: usize,
+        device: &Device,
+    ) -> Result<Self> {
         if images.is_empty() {
             return Err(HoiclipError::Image {
                 what: "batch".into(),
                 reason: "no images given".into(),
             });
         }
+        if resize.len() != images.len() {
+            return Err(HoiclipError::Config(format!(
+                "{} resize entries for {} images",
+                resize.len(),
+                images.len()
+            )));
+        }
         let mut prepared = Vec::with_capacity(images.len());
         let mut clip = Vec::with_capacity(images.len() * 3 * clip_px * clip_px);
         let mut original_sizes = Vec::with_capacity(images.len());
-        for (i, image) in images.iter().enumerate() {
+        for (i, (image, resize)) in images.iter().zip(resize).enumerate() {
             let name = |e: HoiclipError| match e {
                 HoiclipError::Image { reason, .. } => HoiclipError::Image {
                     what: format!("input {i}"),
@@ -85,7 +110,18 @@ impl HoiclipInput {
                 },
                 other => other,
             };
-            let resized = resize_detr(image, resize.shorter, resize.max_size).map_err(name)?;
+            let resized = match resize {
+                Some(r) => resize_detr(image, r.shorter, r.max_size).map_err(name)?,
+                None => {
+                    if image.width() == 0 || image.height() == 0 {
+                        return Err(name(HoiclipError::Image {
+                            what: String::new(),
+                            reason: "is empty".into(),
+                        }));
+                    }
+                    PilImage::from_dynamic(image).into_rgb()
+                }
+            };
             let (w, h) = resized.dimensions();
             prepared.push(PreparedImage {
                 values: to_tensor_normalized(&resized, IMAGENET_MEAN, IMAGENET_STD),

@@ -20,5 +20,5 @@ pub use checkpoint::Checkpoint;
 pub use config::{HoiDataset, HoiclipConfig, ZeroShotType};
 pub use hoiclip::{HoiclipModel, HoiclipOutput, LevelPrediction};
 pub use input::{HoiclipInput, ResizeConfig};
-pub use open_vocabulary::CustomHoiClass;
+pub use open_vocabulary::{CustomHoiClass, NewVerb};
 pub use vocabulary::{HoiClassEntry, HoiVocabulary, NO_OBJECT};

@@ -8,8 +8,11 @@
 //! - **HOI classifier row**: a class whose (verb, object) names match a class the model
 //!   already scores keeps its trained row and bias; any other class gets the L2-normalised
 //!   CLIP text embedding of its prompt and bias 0.
-//! - **Verb adapter**: its verb branch contributes only when the verb is one of the trained
-//!   verbs (`verb_projection` holds representations of those alone); a new verb adds nothing.
+//! - **Verb adapter**: its verb branch contributes when the verb is one of the trained verbs,
+//!   or a new verb given a representation ([`HoiclipModel::set_vocabulary_with_verbs`], e.g.
+//!   built from a few annotated images by
+//!   [`crate::interaction::build_verb_representations`]); a new verb without one adds
+//!   nothing.
 //! - **Object classifier**: a trained object keeps its column; a new object gets the
 //!   normalised text embedding of the authors' object prompt form for the model's dataset
 //!   (HICO-DET `"a photo of a {object}"`, V-COCO `"a photo of a person and a {object}"`) and
@@ -55,6 +58,16 @@ impl CustomHoiClass {
             prompt: prompt.into(),
         }
     }
+}
+
+/// A verb the model was not trained on, with its verb-adapter representation (a
+/// `[clip_embed_dim]` row, L2-normalised as the authors' `verb.pth` rows).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewVerb {
+    /// The verb name, as the classes spell it.
+    pub name: String,
+    /// Its representation.
+    pub representation: Vec<f32>,
 }
 
 /// The authors' object prompt for a new object: `vcoco_obj_text_label`'s form for V-COCO,
@@ -106,6 +119,27 @@ impl HoiclipModel {
     /// [`HoiclipError::Config`] for an empty class list or an empty name or prompt;
     /// tokenizer errors for prompts.
     pub fn set_vocabulary(&mut self, classes: &[CustomHoiClass]) -> Result<()> {
+        self.set_vocabulary_with_verbs(classes, &[])
+    }
+
+    /// As [`Self::set_vocabulary`], with verb-adapter representations for verbs the model was
+    /// not trained on (`new_verbs`, e.g. from
+    /// [`crate::interaction::build_verb_representations`] over a few annotated images of the
+    /// new interactions): each becomes a `verb_projection` column, and the classes of that
+    /// verb get its verb → HOI entry, so the verb adapter contributes to them as it does to
+    /// trained verbs. A name that is a trained verb is ignored (the trained representation
+    /// stays).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::set_vocabulary`]; [`HoiclipError::Config`] for a representation whose
+    /// length is not the model's CLIP embedding width, a non-finite value, or a verb named
+    /// twice.
+    pub fn set_vocabulary_with_verbs(
+        &mut self,
+        classes: &[CustomHoiClass],
+        new_verbs: &[NewVerb],
+    ) -> Result<()> {
         if classes.is_empty() {
             return Err(HoiclipError::Config("no HOI classes given".into()));
         }
@@ -138,7 +172,32 @@ impl HoiclipModel {
             None => vec![0.0; h],
         };
         let verbs = trained_verbs.len();
+        // The map may hold rows of verbs added by an earlier call: keep the trained ones.
+        let verb_rows = verb2hoi.dims()[0];
         let verb_map = host(verb2hoi)?;
+
+        // New verbs with representations: columns after the trained ones.
+        let mut extra_verbs: Vec<&NewVerb> = Vec::new();
+        for v in new_verbs {
+            if v.representation.len() != embed || v.representation.iter().any(|x| !x.is_finite()) {
+                return Err(HoiclipError::Config(format!(
+                    "the representation of new verb {:?} must be {embed} finite values \
+                     (the CLIP embedding width), got {}",
+                    v.name,
+                    v.representation.len()
+                )));
+            }
+            if extra_verbs.iter().any(|e| key(&e.name) == key(&v.name)) {
+                return Err(HoiclipError::Config(format!(
+                    "new verb {:?} is given twice",
+                    v.name
+                )));
+            }
+            if !trained_verbs.iter().any(|t| key(t) == key(&v.name)) {
+                extra_verbs.push(v);
+            }
+        }
+        let total_verbs = verbs + extra_verbs.len();
 
         let prompts: Vec<&str> = classes.iter().map(|c| c.prompt.as_str()).collect();
         let text = host(self.encode_text(&prompts)?)?;
@@ -186,14 +245,22 @@ impl HoiclipModel {
                 Some(t) => {
                     hoi_columns.push(column(&weight, embed, h, t));
                     hoi_bias.push(bias[t]);
-                    verb_columns.push(column(&verb_map, verbs, h, t));
+                    let mut v = column(&verb_map, verb_rows, h, t);
+                    v.resize(verbs, 0.0);
+                    v.resize(total_verbs, 0.0);
+                    verb_columns.push(v);
                 }
                 None => {
                     hoi_columns.push(text[j * embed..(j + 1) * embed].to_vec());
                     hoi_bias.push(0.0);
-                    let mut v = vec![0.0; verbs];
+                    let mut v = vec![0.0; total_verbs];
                     if let Some(i) = trained_verbs.iter().position(|t| key(t) == key(&c.verb)) {
                         v[i] = 1.0;
+                    } else if let Some(i) = extra_verbs
+                        .iter()
+                        .position(|e| key(&e.name) == key(&c.verb))
+                    {
+                        v[verbs + i] = 1.0;
                     }
                     verb_columns.push(v);
                 }
@@ -259,9 +326,27 @@ impl HoiclipModel {
         };
         self.heads.visual_projection = linear(from_columns(&hoi_columns, embed), hoi_bias, n);
         self.heads.verb2hoi = Param::from_tensor(Tensor::from_data(
-            TensorData::new(from_columns(&verb_columns, verbs), [verbs, n]),
+            TensorData::new(from_columns(&verb_columns, total_verbs), [total_verbs, n]),
             &device,
         ));
+        // verb_projection [E, verbs]: the trained columns, then the new verbs'.
+        let projection = host(self.heads.verb_projection.weight.val())?;
+        let projection_cols = projection.len() / embed.max(1);
+        let mut projection_columns: Vec<Vec<f32>> = (0..verbs)
+            .map(|v| column(&projection, embed, projection_cols, v))
+            .collect();
+        projection_columns.extend(extra_verbs.iter().map(|e| e.representation.clone()));
+        self.heads.verb_projection = Linear::from_params(
+            Param::from_tensor(Tensor::from_data(
+                TensorData::new(
+                    from_columns(&projection_columns, embed),
+                    [embed, total_verbs],
+                ),
+                &device,
+            )),
+            None,
+        );
+        self.config.heads.verbs = total_verbs;
         self.heads.eval_visual_projection = None;
         self.heads.verb2hoi_eval = None;
         self.heads.obj_visual_projection =

@@ -97,6 +97,7 @@ pub fn synthetic_set(
                     object_labels: vec![class.object],
                     hoi_labels: vec![vec![class.hoi]],
                 },
+                augmented: false,
             }
         })
         .collect();

@@ -3,13 +3,13 @@
 //! resume to the identical next step, a clean stop on request (Ctrl-C), and hooks for
 //! logging and evaluation.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::module::Module;
 use burn::tensor::Device;
-use rayon::prelude::*;
 
 use super::checkpoint::{self, FORMAT_VERSION, TrainerState};
 use super::criterion::{CriterionConfig, SetCriterion};
@@ -20,7 +20,7 @@ use super::matcher::{HungarianMatcher, MatcherConfig};
 use super::optimizer::{HoiOptimizer, OptimizerConfig};
 use super::step::{StepOutcome, TrainStep};
 use crate::data::HoiTarget;
-use crate::data::TrainingSet;
+use crate::data::{AugmentConfig, BatchLoader, TrainingSet};
 use crate::error::{HoiclipError, Result};
 use crate::model::{HoiclipInput, HoiclipModel, ResizeConfig, ZeroShotType};
 
@@ -45,8 +45,15 @@ pub struct TrainConfig {
     /// The zero-shot setting the model's classifier was built for (checked against the
     /// model; removing the unseen pairs from the data is the data pipeline's job).
     pub zero_shot: ZeroShotType,
-    /// The detection branch's resize of training images.
+    /// The detection branch's resize of training images fed without augmentation.
     pub resize: ResizeConfig,
+    /// The training augmentation (the presets: the authors'); `None` feeds the images with
+    /// the inference resize. Configurations saved before it existed read as `None`.
+    #[serde(default)]
+    pub augmentation: Option<AugmentConfig>,
+    /// Batches prepared ahead of the step on a background thread.
+    #[serde(default = "default_prefetch")]
+    pub prefetch: usize,
     /// The sampler's seed (`--seed`, 42).
     pub seed: u64,
     /// Save a checkpoint every this many steps (0: at the end of each epoch only).
@@ -59,6 +66,10 @@ pub struct TrainConfig {
 
 fn default_dropout() -> f64 {
     0.1
+}
+
+fn default_prefetch() -> usize {
+    2
 }
 
 impl TrainConfig {
@@ -75,6 +86,8 @@ impl TrainConfig {
             dropout: default_dropout(),
             zero_shot: ZeroShotType::Default,
             resize: ResizeConfig::default(),
+            augmentation: Some(AugmentConfig::authors()),
+            prefetch: default_prefetch(),
             seed: 42,
             checkpoint_every: 0,
             keep_checkpoints: 2,
@@ -123,6 +136,9 @@ impl TrainConfig {
                 "dropout must be in [0, 1), got {}",
                 self.dropout
             )));
+        }
+        if let Some(a) = &self.augmentation {
+            a.validate()?;
         }
         if self.batch_size == 0 || self.epochs == 0 {
             return Err(HoiclipError::Config(format!(
@@ -370,10 +386,14 @@ impl Trainer {
     pub fn step_on(&mut self, samples: &[crate::data::TrainingSample]) -> Result<StepOutcome> {
         let device = self.model.hoi_text_embeddings.val().device();
         let images: Vec<&image::DynamicImage> = samples.iter().map(|s| &s.image).collect();
-        let input = HoiclipInput::from_images(
+        let resize: Vec<_> = samples
+            .iter()
+            .map(|s| (!s.augmented).then_some(self.config.resize))
+            .collect();
+        let input = HoiclipInput::from_images_sized(
             &images,
+            &resize,
             self.model.config.clip.vision.image_resolution,
-            self.config.resize,
             &device,
         )?;
         let targets: Vec<HoiTarget> = samples.iter().map(|s| s.target.clone()).collect();
@@ -421,33 +441,31 @@ impl Trainer {
                 data.len()
             )));
         }
+        let loader = BatchLoader::new(data, self.config.augmentation.clone(), self.state.seed)?;
+        let prefetch = self.config.prefetch;
         while self.state.epoch < self.config.epochs {
             let epoch = self.state.epoch;
             let batches = epoch_batches(data.len(), batch_size, self.state.seed, epoch);
-            while self.state.batch_in_epoch < batches.len() {
+            let first = self.state.batch_in_epoch.min(batches.len());
+            let mut stopped = None;
+            // Samples are decoded and augmented in parallel on the rayon pool, the next
+            // batches while this step runs; the draws depend on (seed, epoch, sample) only.
+            loader.for_each_batch(&batches[first..], epoch, prefetch, |k, samples| {
+                let batch = first + k;
                 if self
                     .config
                     .max_steps
                     .is_some_and(|m| self.state.global_step >= m)
                 {
-                    let dir = self.save_checkpoint()?;
-                    hooks.on_checkpoint(&dir);
-                    return Ok(StopReason::StepLimit);
+                    stopped = Some(StopReason::StepLimit);
+                    return Ok(ControlFlow::Break(()));
                 }
                 if stop.load(Ordering::SeqCst) {
-                    let dir = self.save_checkpoint()?;
-                    hooks.on_checkpoint(&dir);
-                    return Ok(StopReason::Interrupted);
+                    stopped = Some(StopReason::Interrupted);
+                    return Ok(ControlFlow::Break(()));
                 }
-                let batch = self.state.batch_in_epoch;
-                // Decoded in parallel on the rayon pool; the order (and so the step) does
-                // not depend on the thread count.
-                let samples = batches[batch]
-                    .par_iter()
-                    .map(|&i| data.get(i))
-                    .collect::<Result<Vec<_>>>()?;
                 let outcome = self.step_on(&samples)?;
-                self.state.batch_in_epoch += 1;
+                self.state.batch_in_epoch = batch + 1;
                 hooks.on_step(&StepEvent {
                     global_step: self.state.global_step,
                     epoch,
@@ -460,6 +478,12 @@ impl Trainer {
                     let dir = self.save_checkpoint()?;
                     hooks.on_checkpoint(&dir);
                 }
+                Ok(ControlFlow::Continue(()))
+            })?;
+            if let Some(reason) = stopped {
+                let dir = self.save_checkpoint()?;
+                hooks.on_checkpoint(&dir);
+                return Ok(reason);
             }
             self.state.epoch += 1;
             self.state.batch_in_epoch = 0;

@@ -19,6 +19,6 @@ mod torch_zip;
 pub use loader::WeightLoader;
 pub use map::{WeightDtype, WeightFormat, WeightMap};
 pub use pickle_args::{ArgValue, read_checkpoint_entries};
-pub use torch_tensor_file::read_bare_tensor;
+pub use torch_tensor_file::{read_bare_tensor, write_bare_tensor};
 
 pub(crate) use loader::{linear_from_values, transpose_rows};

@@ -2,13 +2,19 @@
 //! whose pickle rebuilds one tensor from one storage. Burn's PyTorch reader and
 //! [`super::WeightMap`] read dictionaries of tensors; this reads the bare case. Like
 //! [`super::pickle_args`], it interprets only the opcodes such a file uses and never executes
-//! code: any other opcode or global is an error.
+//! code: any other opcode or global is an error. [`write_bare_tensor`] writes such a file, laid
+//! out as `torch.save` lays it out.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use zip::write::SimpleFileOptions;
 
 use super::torch_zip::TorchZip;
-use crate::error::Result;
+use crate::error::{HoiclipError, Result};
 
 /// A value of the small pickle machine below.
 #[derive(Clone, Debug)]
@@ -337,6 +343,344 @@ pub fn read_bare_tensor(path: &Path) -> Result<Option<(Vec<usize>, Vec<f32>)>> {
         }
     }
     Ok(Some((size, values)))
+}
+
+/// The alignment `torch.save` gives every record's bytes (its `.storage_alignment` record,
+/// `torch.utils.serialization.config.save.storage_alignment`).
+const STORAGE_ALIGNMENT: u16 = 64;
+
+/// The first twenty digits of the `.data/serialization_id` that `torch.save` writes for one
+/// tensor. PyTorch's stream writer combines (`c10::hash_combine`) the `std::hash` of the record
+/// names it wrote, without the archive folder; for a bare tensor these are always `data.pkl`,
+/// `.format_version`, `.storage_alignment`, `byteorder`, `data/0` and `version`, so the value is
+/// the same for every such file (read from files written by torch 2.15 on Linux, whose
+/// libstdc++ hash this is). The last twenty digits depend on the records' bytes: see
+/// [`hash_combine`].
+const TORCH_RECORD_NAMES_HASH: u64 = 15_728_199_511_854_643_026;
+
+/// Write a float32 tensor to `path` as `torch.save(tensor, path)` does for a contiguous CPU
+/// tensor: the layout of the authors' `verb.pth`, read back by [`read_bare_tensor`] and by
+/// `torch.load(path, weights_only=True)`.
+///
+/// `values` are the tensor's elements in row-major order; `shape` may be empty (a scalar) or
+/// hold zeros (an empty tensor). The file is a zip archive (the zipfile format `torch.save`
+/// has used since PyTorch 1.6) whose records sit in a folder named after the file stem
+/// (`archive` when the stem is not ASCII, as `torch.save` does), in `torch.save`'s order, all
+/// stored uncompressed with their bytes aligned to 64:
+///
+/// - `data.pkl`: a protocol-2 pickle of `torch._utils._rebuild_tensor_v2(storage, 0, shape,
+///   stride, False, collections.OrderedDict())`, the storage a persistent id `('storage',
+///   torch.FloatStorage, '0', 'cpu', numel)`; byte for byte what `torch.save` writes, memo
+///   opcodes included;
+/// - `.format_version` (`1`), `.storage_alignment` (`64`), `byteorder` (`little`);
+/// - `data/0`: the values as little-endian f32;
+/// - `version` (`3` and a newline);
+/// - `.data/serialization_id`: forty digits computed as PyTorch computes them.
+///
+/// The file is written next to `path` under a temporary name, synced, then renamed onto
+/// `path`, so a reader never sees half a file.
+///
+/// # Errors
+///
+/// [`HoiclipError::Write`] naming `path` when `shape` does not hold `values.len()` elements
+/// (the message gives both) or the file cannot be written.
+pub fn write_bare_tensor(path: impl AsRef<Path>, shape: &[usize], values: &[f32]) -> Result<()> {
+    let path = path.as_ref();
+    let fail = |reason: String| HoiclipError::Write {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let numel = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if numel != Some(values.len()) {
+        let holds = numel.map_or_else(|| "more than usize::MAX".to_string(), |n| n.to_string());
+        return Err(fail(format!(
+            "shape {shape:?} holds {holds} values, {} were given",
+            values.len()
+        )));
+    }
+    let stride = contiguous_stride(shape)
+        .ok_or_else(|| fail(format!("the strides of shape {shape:?} overflow")))?;
+    let pickle = tensor_pickle(values.len(), shape, &stride);
+    let tmp = temporary_path(path).ok_or_else(|| fail("the path names no file".into()))?;
+    let written = write_archive(&tmp, &archive_name(path), &pickle, values).and_then(|()| {
+        fs::rename(&tmp, path).map_err(|e| format!("cannot rename {} onto it: {e}", tmp.display()))
+    });
+    written.map_err(|reason| {
+        // Best effort: the temporary file may not exist, and the error to report is `reason`.
+        let _ = fs::remove_file(&tmp);
+        fail(reason)
+    })
+}
+
+/// The strides of a contiguous tensor of `shape`, as PyTorch computes them (a dimension of
+/// size 0 counts as 1); `None` on overflow.
+fn contiguous_stride(shape: &[usize]) -> Option<Vec<usize>> {
+    let mut stride = vec![0; shape.len()];
+    let mut step = 1usize;
+    for (s, &d) in stride.iter_mut().zip(shape).rev() {
+        *s = step;
+        step = step.checked_mul(d.max(1))?;
+    }
+    Some(stride)
+}
+
+/// The folder of the archive's records: the file stem, as `torch.save` names it, or `archive`
+/// (what `torch.save` uses when it cannot use the name, e.g. a non-ASCII one).
+fn archive_name(path: &Path) -> String {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|s| !s.is_empty() && s.is_ascii())
+        .unwrap_or("archive")
+        .to_string()
+}
+
+/// A new name in `path`'s folder for the file before it is renamed onto `path`; `None` when
+/// `path` has no file name.
+fn temporary_path(path: &Path) -> Option<PathBuf> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path.file_name()?;
+    let mut tmp = std::ffi::OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(
+        ".{}-{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    Some(path.with_file_name(tmp))
+}
+
+/// Write the zip archive of a bare tensor to the new file `tmp` and sync it.
+fn write_archive(
+    tmp: &Path,
+    archive: &str,
+    pickle: &[u8],
+    values: &[f32],
+) -> std::result::Result<(), String> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    let mut records = Records {
+        zip: zip::ZipWriter::new(BufWriter::new(file)),
+        archive,
+        options: SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .with_alignment(STORAGE_ALIGNMENT),
+        crcs: 0,
+    };
+    records.add("data.pkl", pickle)?;
+    records.add(".format_version", b"1")?;
+    records.add(".storage_alignment", b"64")?;
+    records.add("byteorder", b"little")?;
+    // Zip64 sizes when the storage does not fit a 32-bit size field.
+    let large = u64::try_from(values.len())
+        .ok()
+        .and_then(|n| n.checked_mul(4))
+        .is_none_or(|n| n >= u64::from(u32::MAX));
+    let chunks = values
+        .chunks(1 << 14)
+        .map(|c| c.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
+    records.add_chunks("data/0", chunks, large)?;
+    records.add("version", b"3\n")?;
+    let id = format!("{TORCH_RECORD_NAMES_HASH:020}{:020}", records.crcs);
+    records.add(".data/serialization_id", id.as_bytes())?;
+    let buffered = records
+        .zip
+        .finish()
+        .map_err(|e| format!("cannot finish the zip archive in {}: {e}", tmp.display()))?;
+    let file = buffered
+        .into_inner()
+        .map_err(|e| format!("cannot write {}: {}", tmp.display(), e.error()))?;
+    file.sync_all()
+        .map_err(|e| format!("cannot sync {}: {e}", tmp.display()))
+}
+
+/// The zip archive being written, with the CRC-32s of its records folded as PyTorch folds
+/// them into its serialization id.
+struct Records<'a> {
+    zip: zip::ZipWriter<BufWriter<File>>,
+    archive: &'a str,
+    options: SimpleFileOptions,
+    crcs: u64,
+}
+
+impl Records<'_> {
+    /// Add the record `name` holding `bytes`.
+    fn add(&mut self, name: &str, bytes: &[u8]) -> std::result::Result<(), String> {
+        self.add_chunks(name, std::iter::once(bytes.to_vec()), false)
+    }
+
+    /// Add the record `name` holding the concatenated `chunks`, with zip64 sizes if `large`.
+    fn add_chunks(
+        &mut self,
+        name: &str,
+        chunks: impl Iterator<Item = Vec<u8>>,
+        large: bool,
+    ) -> std::result::Result<(), String> {
+        let name = format!("{}/{name}", self.archive);
+        self.zip
+            .start_file(name.as_str(), self.options.large_file(large))
+            .map_err(|e| format!("cannot add `{name}` to the zip archive: {e}"))?;
+        let (mut crc, mut len) = (0u32, 0usize);
+        for chunk in chunks {
+            self.zip
+                .write_all(&chunk)
+                .map_err(|e| format!("cannot write `{name}`: {e}"))?;
+            crc = crc32(crc, &chunk);
+            len += chunk.len();
+        }
+        // PyTorch folds in the CRC-32 of the data descriptor its zip writer emits after each
+        // record's bytes, and it writes none after an empty record.
+        if len > 0 {
+            self.crcs = hash_combine(self.crcs, u64::from(crc));
+        }
+        Ok(())
+    }
+}
+
+/// `c10::hash_combine`, with which PyTorch folds the CRC-32 of each record it writes into the
+/// last twenty digits of `.data/serialization_id`.
+fn hash_combine(seed: u64, value: u64) -> u64 {
+    seed ^ value
+        .wrapping_add(0x9e37_79b9)
+        .wrapping_add(seed << 6)
+        .wrapping_add(seed >> 2)
+}
+
+/// The CRC-32 (zip's, IEEE 802.3) of `crc`'s bytes followed by `bytes`.
+fn crc32(crc: u32, bytes: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut table = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 {
+                    0xedb8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+                k += 1;
+            }
+            table[i] = c;
+            i += 1;
+        }
+        table
+    };
+    !bytes.iter().fold(!crc, |c, &b| {
+        TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8)
+    })
+}
+
+/// The `data.pkl` of `torch.save(tensor)` for a float32 CPU tensor of `numel` elements, shape
+/// `size` and strides `stride`, as Python's protocol-2 pickler writes it.
+fn tensor_pickle(numel: usize, size: &[usize], stride: &[usize]) -> Vec<u8> {
+    let mut p = PickleWriter::default();
+    p.out.extend_from_slice(b"\x80\x02");
+    p.global("torch._utils", "_rebuild_tensor_v2");
+    p.out.push(b'('); // The arguments of `_rebuild_tensor_v2`: six items.
+    p.out.push(b'('); // The persistent id of the storage: five items.
+    p.string("storage");
+    p.global("torch", "FloatStorage");
+    p.string("0");
+    p.string("cpu");
+    p.int(numel);
+    p.out.push(b't');
+    p.memoize();
+    p.out.push(b'Q');
+    p.int(0);
+    p.tuple(size);
+    p.tuple(stride);
+    p.out.push(0x89); // requires_grad = False
+    p.global("collections", "OrderedDict");
+    p.out.extend_from_slice(b")R");
+    p.memoize();
+    p.out.push(b't');
+    p.memoize();
+    p.out.push(b'R');
+    p.memoize();
+    p.out.push(b'.');
+    p.out
+}
+
+/// The opcodes of Python's protocol-2 pickler that a tensor's pickle needs, with its memo.
+#[derive(Default)]
+struct PickleWriter {
+    out: Vec<u8>,
+    memo: u32,
+}
+
+impl PickleWriter {
+    /// `BINPUT` / `LONG_BINPUT` of the next memo index, as the pickler memoizes every object
+    /// but ints and the empty tuple.
+    fn memoize(&mut self) {
+        match u8::try_from(self.memo) {
+            Ok(i) => self.out.extend_from_slice(&[b'q', i]),
+            Err(_) => {
+                self.out.push(b'r');
+                self.out.extend_from_slice(&self.memo.to_le_bytes());
+            }
+        }
+        self.memo += 1;
+    }
+
+    /// `GLOBAL module\nname\n`.
+    fn global(&mut self, module: &str, name: &str) {
+        self.out.push(b'c');
+        for part in [module, name] {
+            self.out.extend_from_slice(part.as_bytes());
+            self.out.push(b'\n');
+        }
+        self.memoize();
+    }
+
+    /// `BINUNICODE` of a short constant string.
+    fn string(&mut self, s: &str) {
+        self.out.push(b'X');
+        self.out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        self.out.extend_from_slice(s.as_bytes());
+        self.memoize();
+    }
+
+    /// A non-negative int: `BININT1`, `BININT2`, `BININT` or `LONG1`, whichever is shortest.
+    fn int(&mut self, v: usize) {
+        if let Ok(b) = u8::try_from(v) {
+            self.out.extend_from_slice(&[b'K', b]);
+        } else if let Ok(w) = u16::try_from(v) {
+            self.out.push(b'M');
+            self.out.extend_from_slice(&w.to_le_bytes());
+        } else if let Ok(i) = i32::try_from(v) {
+            self.out.push(b'J');
+            self.out.extend_from_slice(&i.to_le_bytes());
+        } else {
+            // Two's complement, little-endian, one byte more than the bits need (a sign bit).
+            let n = (usize::BITS - v.leading_zeros()) as usize / 8 + 1;
+            self.out.extend_from_slice(&[0x8a, n as u8]);
+            self.out.extend_from_slice(&(v as u128).to_le_bytes()[..n]);
+        }
+    }
+
+    /// A tuple of ints: `EMPTY_TUPLE`, `TUPLE1`..`TUPLE3` or `MARK` ... `TUPLE`.
+    fn tuple(&mut self, items: &[usize]) {
+        match items.len() {
+            0 => {
+                self.out.push(b')');
+                return;
+            }
+            1..=3 => {
+                items.iter().for_each(|&v| self.int(v));
+                self.out.push(0x84 + items.len() as u8);
+            }
+            _ => {
+                self.out.push(b'(');
+                items.iter().for_each(|&v| self.int(v));
+                self.out.push(b't');
+            }
+        }
+        self.memoize();
+    }
 }
 
 #[cfg(test)]

@@ -41,7 +41,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::json::{Loc, kind, parse, read_text};
+use super::json::{Loc, kind, parse};
+use crate::error::read_text;
 use crate::error::{HoiclipError, Result};
 
 /// One action of the vsrl file (one element of the top-level array).

@@ -27,7 +27,8 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::json::{Loc, kind, parse, read_text};
+use super::json::{Loc, kind, parse};
+use crate::error::read_text;
 use crate::error::{HoiclipError, Result};
 
 /// One detected person (one dict of the official detections list).

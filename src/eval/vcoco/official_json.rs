@@ -100,14 +100,6 @@ impl Loc<'_> {
     }
 }
 
-/// Reads a whole text file.
-pub(super) fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| HoiclipError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 /// Parses JSON text; `source` names it in the error.
 pub(super) fn parse(text: &str, source: &Path) -> Result<Value> {
     serde_json::from_str(text)

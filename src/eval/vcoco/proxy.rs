@@ -330,10 +330,7 @@ impl VcocoPredictions {
     /// image and the field for malformed content, and as [`VcocoPredictions::push`].
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| HoiclipError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::error::read_text(path)?;
         Self::from_json_str(&text, path)
     }
 
