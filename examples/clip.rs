@@ -63,6 +63,18 @@ fn run(args: Args) -> hoiclip::Result<()> {
     };
     let device = backend.device()?;
 
+    // The images are decoded before the model load (seconds): a bad path fails at once.
+    let images: Vec<image::DynamicImage> = if args.image.is_empty() {
+        let gradient = image::RgbImage::from_fn(320, 240, |x, y| {
+            image::Rgb([(x * 255 / 319) as u8, (y * 255 / 239) as u8, 128])
+        });
+        vec![image::DynamicImage::ImageRgb8(gradient)]
+    } else {
+        args.image
+            .iter()
+            .map(hoiclip::imaging::open_image)
+            .collect::<hoiclip::Result<_>>()?
+    };
     let start = Instant::now();
     let model = match (&args.weights, &args.random) {
         (Some(path), _) if path.extension().is_some_and(|e| e == "bpk") => {
@@ -88,22 +100,6 @@ fn run(args: Args) -> hoiclip::Result<()> {
         println!("wrote {}", path.display());
     }
 
-    let images: Vec<image::DynamicImage> = if args.image.is_empty() {
-        let gradient = image::RgbImage::from_fn(320, 240, |x, y| {
-            image::Rgb([(x * 255 / 319) as u8, (y * 255 / 239) as u8, 128])
-        });
-        vec![image::DynamicImage::ImageRgb8(gradient)]
-    } else {
-        args.image
-            .iter()
-            .map(|path| {
-                image::open(path).map_err(|err| hoiclip::HoiclipError::Image {
-                    what: path.display().to_string(),
-                    reason: err.to_string(),
-                })
-            })
-            .collect::<hoiclip::Result<_>>()?
-    };
     let prompts: Vec<String> = if args.prompt.is_empty() {
         vec![
             "a photo of a person riding a bicycle".into(),

@@ -21,6 +21,18 @@
 //!     --checkpoint checkpoint_default.pth --output preds.jsonl --json report.json
 //! ```
 //!
+//! Sharded over peers (devices or machines; each peer runs its share into its own file, then
+//! `merge` scores them together — the numbers of one unsharded run):
+//!
+//! ```text
+//! # on peer K of N (K = 1..N), same --batch-size everywhere:
+//! cargo run --release --example eval -- run --shard K/N --batch-size 2 \
+//!     --images ... --annotations test_hico.json --checkpoint ... --output preds.K-of-N.jsonl
+//! # once all are done:
+//! cargo run --release --example eval -- merge --shards preds.1-of-2.jsonl,preds.2-of-2.jsonl \
+//!     --annotations test_hico.json --output preds.jsonl --json report.json
+//! ```
+//!
 //! V-COCO (`vcoco-run` / `vcoco-score`): per-pair records of a V-COCO checkpoint, scored with
 //! the authors' proxy (`test_vcoco.json`) and, given the official annotations, the official
 //! role AP (Scenario 1 and 2) and agent AP of `vsrl_eval.py`:
@@ -49,8 +61,8 @@ use hoiclip::eval::vcoco::proxy::{self as vcoco_proxy, VCOCO_MAX_HOIS};
 use hoiclip::eval::vcoco::{VcocoAnnotations, VcocoCorrectMat, VcocoPredictions};
 use hoiclip::eval::{
     CategoryMeaning, CorrectMat, DetectionRun, EvalReport, Evaluator, HicoAnnotations,
-    OfficialMode, OfficialOptions, Predictions, ProxyOptions, RareSplit, RunProgress,
-    ZeroShotSplit,
+    OfficialMode, OfficialOptions, Predictions, ProxyOptions, RareSplit, RunProgress, Shard,
+    ZeroShotSplit, merge_shards,
 };
 use hoiclip::model::{HoiDataset, ZeroShotType};
 use hoiclip::postprocess::TripletNmsParams;
@@ -97,6 +109,22 @@ enum Command {
         /// numbers are without it).
         #[arg(long, default_value_t = 10)]
         enhancement_top_k: usize,
+        /// Run only peer K's share of N peers (`K/N`, whole batches round-robin; each peer
+        /// its own --output), then merge the peers' outputs with `merge`.
+        #[arg(long)]
+        shard: Option<String>,
+        #[command(flatten)]
+        score: ScoreArgs,
+    },
+    /// Merge the outputs of a run sharded over peers (`run --shard K/N`) and score them:
+    /// the same numbers as one unsharded run.
+    Merge {
+        /// The peers' outputs (JSON lines), comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        shards: Vec<PathBuf>,
+        /// Also write the merged predictions here (JSON lines).
+        #[arg(long)]
+        output: Option<PathBuf>,
         #[command(flatten)]
         score: ScoreArgs,
     },
@@ -246,6 +274,7 @@ fn run(cli: Cli) -> hoiclip::Result<()> {
     match cli.command {
         Command::Score { predictions, score } => {
             let annotations = HicoAnnotations::from_file(&score.annotations)?;
+            let rare = read_score_inputs(&score)?;
             let meaning = if score.verb_categories {
                 CategoryMeaning::Verb
             } else {
@@ -258,7 +287,7 @@ fn run(cli: Cli) -> hoiclip::Result<()> {
                     preds.dropped_invalid()
                 );
             }
-            score_and_print(&annotations, &preds, &score)
+            score_and_print(&annotations, &preds, &rare, &score)
         }
         Command::Run {
             images,
@@ -267,18 +296,32 @@ fn run(cli: Cli) -> hoiclip::Result<()> {
             output,
             batch_size,
             enhancement_top_k,
+            shard,
             score,
         } => {
+            // Every input is read and checked before the model load (seconds to minutes).
             let annotations = HicoAnnotations::from_file(&score.annotations)?;
+            let rare = read_score_inputs(&score)?;
+            check_image_dir(&images)?;
+            let shard = shard.as_deref().map(Shard::parse).transpose()?;
+            let mut names = annotations.file_names();
+            if let Some(shard) = shard {
+                names = shard.images(&names, batch_size);
+            }
             let detector = load_detector(&checkpoint, &device, enhancement_top_k)?;
             let zero_shot = zero_shot_split(&detector, score.zero_shot, &checkpoint);
-            let outcome = run_with_progress(
-                &detector,
-                &images,
-                &output,
-                batch_size,
-                &annotations.file_names(),
-            )?;
+            let outcome = run_with_progress(&detector, &images, &output, batch_size, &names)?;
+            if let Some(shard) = shard {
+                eprintln!(
+                    "shard {shard}: {} images in {} ({} resumed, {} detected); score the \
+                     merged run with `eval merge --shards <every peer's output> ...`",
+                    names.len(),
+                    output.display(),
+                    outcome.resumed,
+                    outcome.processed
+                );
+                return Ok(());
+            }
             eprintln!(
                 "{}: {} images resumed, {} detected{}",
                 output.display(),
@@ -291,7 +334,25 @@ fn run(cli: Cli) -> hoiclip::Result<()> {
                 }
             );
             let score = ScoreArgs { zero_shot, ..score };
-            score_and_print(&annotations, &outcome.predictions, &score)
+            score_and_print(&annotations, &outcome.predictions, &rare, &score)
+        }
+        Command::Merge {
+            shards,
+            output,
+            score,
+        } => {
+            let annotations = HicoAnnotations::from_file(&score.annotations)?;
+            let rare = read_score_inputs(&score)?;
+            let predictions = merge_shards(&shards, &annotations.file_names())?;
+            if let Some(path) = &output {
+                predictions.write_jsonl(path)?;
+            }
+            eprintln!(
+                "merged {} images from {} shard files",
+                predictions.images().len(),
+                shards.len()
+            );
+            score_and_print(&annotations, &predictions, &rare, &score)
         }
         Command::VcocoRun {
             images,
@@ -304,6 +365,7 @@ fn run(cli: Cli) -> hoiclip::Result<()> {
         } => {
             let annotations = VcocoAnnotations::from_file(&score.annotations)?;
             let inputs = VcocoInputs::read(&score)?;
+            check_image_dir(&images)?;
             let mut detector = load_detector(&checkpoint, &device, enhancement_top_k)?;
             if detector.model().config.dataset != HoiDataset::Vcoco {
                 return Err(HoiclipError::Config(format!(
@@ -512,11 +574,9 @@ fn with_progress<T>(
     result
 }
 
-fn score_and_print(
-    annotations: &HicoAnnotations,
-    preds: &Predictions,
-    args: &ScoreArgs,
-) -> hoiclip::Result<()> {
+/// The rare split (`--train`, or the published one) and the `--correct-mat` check: read
+/// before any model is loaded or image detected, so that a bad file fails at once.
+fn read_score_inputs(args: &ScoreArgs) -> hoiclip::Result<RareSplit> {
     let rare = match &args.train {
         Some(train) => {
             let split = RareSplit::from_training(&HicoAnnotations::from_file(train)?);
@@ -532,6 +592,30 @@ fn score_and_print(
     {
         eprintln!("warning: {}: {e}", path.display());
     }
+    Ok(rare)
+}
+
+/// The image folder of a run, checked before the model load.
+fn check_image_dir(images: &std::path::Path) -> hoiclip::Result<()> {
+    match std::fs::metadata(images) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(HoiclipError::Config(format!(
+            "{}: not a folder (give the folder of the test images)",
+            images.display()
+        ))),
+        Err(source) => Err(HoiclipError::Io {
+            path: images.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn score_and_print(
+    annotations: &HicoAnnotations,
+    preds: &Predictions,
+    rare: &RareSplit,
+    args: &ScoreArgs,
+) -> hoiclip::Result<()> {
     let official = |mode| OfficialOptions {
         mode,
         detection_shift: args.detection_shift,

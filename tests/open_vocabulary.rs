@@ -223,17 +223,50 @@ fn new_verbs_with_representations_feed_the_verb_adapter() {
     let new = max_abs_diff(&pick(&b, 2, &[1]), &pick(&a, 2, &[1]));
     assert!(new > 1e-4, "the new verb's adapter adds nothing ({new})");
 
-    // The model runs and saves with the extra verb; a later plain call drops it.
+    // The model runs and saves with the extra verb.
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("verbs.bpk");
     let detector = Hoiclip::new(with_verb.clone(), &device);
     detector.save_native(&path).expect("save");
     let reloaded = Hoiclip::from_native(&path, &device).expect("reload");
     assert_eq!(reloaded.vocabulary(), detector.vocabulary());
-    with_verb.set_vocabulary(&classes).expect("vocabulary");
+    // A later call whose classes do not use the extra verb drops it.
+    with_verb.set_vocabulary(&classes[..1]).expect("vocabulary");
     assert_eq!(with_verb.heads.verb_projection.weight.dims(), [embed, 117]);
     let c = values(with_verb.forward(&input).expect("forward").hoi_logits);
-    assert!(max_abs_diff(&c, &a) <= 1e-5);
+    assert!(max_abs_diff(&c, &pick(&a, 2, &[0])) <= 1e-5);
+
+    // Adopting the same vocabulary again (e.g. after reloading a fine-tuned model) keeps the
+    // extra verb's column and its verb -> HOI entry; without `new_verbs` it keeps the current
+    // (possibly fine-tuned) column.
+    let mut again = model(&device);
+    again
+        .set_vocabulary_with_verbs(&classes, std::slice::from_ref(&juggle))
+        .expect("first");
+    let first_map = values(again.heads.verb2hoi.val());
+    let first_projection = values(again.heads.verb_projection.weight.val());
+    again
+        .set_vocabulary_with_verbs(&classes, std::slice::from_ref(&juggle))
+        .expect("second");
+    assert_eq!(values(again.heads.verb2hoi.val()), first_map);
+    assert_eq!(
+        values(again.heads.verb_projection.weight.val()),
+        first_projection
+    );
+    again
+        .set_vocabulary_with_verbs(&classes, &[])
+        .expect("third, no verbs given");
+    assert_eq!(values(again.heads.verb2hoi.val()), first_map);
+    assert_eq!(
+        values(again.heads.verb_projection.weight.val()),
+        first_projection
+    );
+    let d = values(again.forward(&input).expect("forward").hoi_logits);
+    assert!(max_abs_diff(&d, &b) <= 1e-5);
+    // The reloaded native model computes what it saved.
+    let reloaded_model = HoiclipModel::load_native(&path, &device).expect("reload model");
+    let e = values(reloaded_model.forward(&input).expect("forward").hoi_logits);
+    assert!(max_abs_diff(&e, &b) <= 1e-5, "reloaded model differs");
 
     let wrong = NewVerb {
         name: "juggle".into(),

@@ -41,6 +41,10 @@ use crate::imaging::detr_transform::detr_target_size;
 use crate::imaging::pil_image::PilImage;
 use crate::imaging::pil_resample::{Filter, resize_rgb8};
 
+/// The largest side a configured size may have (a guard against sizes that would allocate
+/// enormous images; the authors' largest is 1333).
+pub const MAX_SIDE: u32 = 8192;
+
 /// The augmentation's parameters. [`AugmentConfig::authors`] is the authors' (HICO-DET and
 /// V-COCO use the same).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -119,17 +123,34 @@ impl AugmentConfig {
             }
         }
         for (field, scales) in [("scales", &self.scales), ("crop_scales", &self.crop_scales)] {
-            if scales.is_empty() || scales.contains(&0) {
-                return bad(field, format!("{scales:?} must be non-empty sizes >= 1"));
+            if scales.is_empty() || scales.iter().any(|&v| v == 0 || v > MAX_SIDE) {
+                return bad(
+                    field,
+                    format!("{scales:?} must be non-empty sizes in 1..={MAX_SIDE}"),
+                );
             }
         }
-        if self.crop_min == 0 || self.crop_min > self.crop_max {
+        if let Some(m) = self.max_size
+            && (m == 0 || m > MAX_SIDE)
+        {
+            return bad("max_size", format!("{m} is not in 1..={MAX_SIDE}"));
+        }
+        if self.crop_min == 0 || self.crop_min > self.crop_max || self.crop_max > MAX_SIDE {
             return bad(
                 "crop_min",
                 format!(
-                    "{} must be >= 1 and <= crop_max {}",
+                    "{} must be >= 1 and <= crop_max {} (at most {MAX_SIDE})",
                     self.crop_min, self.crop_max
                 ),
+            );
+        }
+        // The crop branch resizes the shorter side to a crop scale, then crops at least
+        // `crop_min`: a smaller scale would leave nothing to crop (the reference's randint
+        // raises).
+        if let Some(&s) = self.crop_scales.iter().find(|&&s| s < self.crop_min) {
+            return bad(
+                "crop_scales",
+                format!("{s} is smaller than crop_min {}", self.crop_min),
             );
         }
         Ok(())
@@ -140,9 +161,10 @@ impl AugmentConfig {
     ///
     /// # Errors
     ///
-    /// [`HoiclipError::Image`] when the crop branch's first resize leaves a side shorter than
-    /// `crop_min` (the reference's `random.randint` would raise).
+    /// As [`Self::validate`]; [`HoiclipError::Image`] when the crop branch's first resize
+    /// leaves a side shorter than `crop_min` (the reference's `random.randint` would raise).
     pub fn draw(&self, rng: &mut impl Rng, width: u32, height: u32) -> Result<AugmentDraws> {
+        self.validate()?;
         let flip = rng.random::<f64>() < self.flip_probability;
         let mut jitter_order = [0, 1, 2, 3];
         jitter_order.shuffle(rng);

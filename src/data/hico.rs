@@ -124,7 +124,7 @@ impl HicoTrainingSet {
     ///
     /// # Errors
     ///
-    /// [`HoiclipError::Io`] when the file cannot be read; [`HoiclipError::Config`] naming the
+    /// [`HoiclipError::Io`](crate::HoiclipError::Io) when the file cannot be read; [`HoiclipError::Config`](crate::HoiclipError::Config) naming the
     /// file, image and field for invalid JSON or entries (a box that is not four numbers, a
     /// COCO category or verb id that does not exist, a negative box index).
     pub fn open(
@@ -220,7 +220,7 @@ impl HicoTrainingSet {
     ///
     /// # Errors
     ///
-    /// [`HoiclipError::Training`] for an index out of range.
+    /// [`HoiclipError::Training`](crate::HoiclipError::Training) for an index out of range.
     pub fn target(&self, index: usize, width: u32, height: u32) -> Result<HoiTarget> {
         let (boxes, interactions) = self.annotation(index, width, height)?;
         Ok(target_of(&boxes, &interactions, width, height))
@@ -231,7 +231,7 @@ impl HicoTrainingSet {
     ///
     /// # Errors
     ///
-    /// [`HoiclipError::Training`] for an index out of range.
+    /// [`HoiclipError::Training`](crate::HoiclipError::Training) for an index out of range.
     pub fn annotation(
         &self,
         index: usize,

@@ -30,7 +30,7 @@ impl<'a> BatchLoader<'a> {
     ///
     /// # Errors
     ///
-    /// [`HoiclipError::Config`] for an invalid augmentation.
+    /// [`HoiclipError::Config`](crate::HoiclipError::Config) for an invalid augmentation.
     pub fn new(
         set: &'a dyn TrainingSet,
         augment: Option<AugmentConfig>,
@@ -84,9 +84,12 @@ impl<'a> BatchLoader<'a> {
         indices.par_iter().map(|&i| self.sample(i, epoch)).collect()
     }
 
-    /// Run `step` on `batches` (sample indices of `epoch`) in order, with up to `depth`
-    /// batches prepared ahead on a background thread. `step` gets the batch's position and
-    /// its samples; it returns `Break` to stop early.
+    /// Run `step` on `batches` (sample indices of `epoch`) in order, with batches prepared
+    /// ahead on a background thread (up to `depth` waiting, one more being decoded). `step`
+    /// gets the batch's position and its samples; it returns `Break` to stop early.
+    ///
+    /// Call it from a thread outside the rayon pool (the main thread, a thread of your
+    /// own): the background thread decodes on that pool while this one waits.
     ///
     /// # Errors
     ///

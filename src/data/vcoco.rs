@@ -121,7 +121,7 @@ impl VcocoTrainingSet {
     ///
     /// # Errors
     ///
-    /// [`HoiclipError::Io`] when the file cannot be read; [`HoiclipError::Config`] naming the
+    /// [`HoiclipError::Io`](crate::HoiclipError::Io) when the file cannot be read; [`HoiclipError::Config`](crate::HoiclipError::Config) naming the
     /// file, image and field for invalid JSON or entries (a missing or mistyped field, a box
     /// that is not four finite numbers, a COCO category id that is not one of the 80, a verb
     /// outside 0..29, an id that is not an integer).
@@ -197,7 +197,7 @@ impl VcocoTrainingSet {
     ///
     /// # Errors
     ///
-    /// [`HoiclipError::Training`] for an index out of range.
+    /// [`HoiclipError::Training`](crate::HoiclipError::Training) for an index out of range.
     pub fn target(&self, index: usize, width: u32, height: u32) -> Result<HoiTarget> {
         let (boxes, interactions) = self.annotation(index, width, height)?;
         Ok(target_of(&boxes, &interactions, width, height))
@@ -208,7 +208,7 @@ impl VcocoTrainingSet {
     ///
     /// # Errors
     ///
-    /// [`HoiclipError::Training`] for an index out of range.
+    /// [`HoiclipError::Training`](crate::HoiclipError::Training) for an index out of range.
     pub fn annotation(
         &self,
         index: usize,

@@ -26,9 +26,9 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
-use super::resnet_cpu::CpuResNet;
 use crate::error::HoiclipError;
-use crate::nn::cpu::CpuPlan;
+use crate::nn::conv::{pack_conv2d, parameter_values, square_max_pool};
+use crate::nn::cpu::{BottleneckNet, CpuPlan, PackedBottleneck, PackedConv2d};
 use crate::weights::{WeightLoader, WeightMap};
 
 type Res<T> = std::result::Result<T, HoiclipError>;
@@ -231,6 +231,34 @@ impl FrozenBatchNorm2d {
         (scale, shift)
     }
 
+    /// [`FrozenBatchNorm2d::scale_shift`] on the host, `(scale, shift)` each `[channels]`, in
+    /// DETR's arithmetic: `scale = weight · (running_var + eps)^(−1/2)`,
+    /// `shift = bias − running_mean · scale`.
+    pub fn host_scale_shift(&self) -> crate::Result<(Vec<f32>, Vec<f32>)> {
+        let gamma = parameter_values(self.weight.val(), "a frozen batch norm weight")?;
+        let beta = parameter_values(self.bias.val(), "a frozen batch norm bias")?;
+        let mean = parameter_values(self.running_mean.val(), "a frozen batch norm mean")?;
+        let var = parameter_values(self.running_var.val(), "a frozen batch norm variance")?;
+        let scale: Vec<f32> = gamma
+            .iter()
+            .zip(&var)
+            .map(|(g, v)| g * (1.0 / (v + FROZEN_BN_EPS).sqrt()))
+            .collect();
+        let shift: Vec<f32> = beta
+            .iter()
+            .zip(&mean)
+            .zip(&scale)
+            .map(|((b, m), s)| b - m * s)
+            .collect();
+        Ok((scale, shift))
+    }
+
+    /// `conv` followed by this norm, packed for the CPU kernels (the norm as the
+    /// convolution's epilogue affine map); `None` when the kernels do not handle `conv`.
+    pub fn pack_after(&self, conv: &Conv2d) -> crate::Result<Option<PackedConv2d>> {
+        pack_conv2d(conv, Some(self.host_scale_shift()?))
+    }
+
     /// `x`: `[batch, channels, height, width]` → `x · scale + shift`, same shape.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let (scale, shift) = self.scale_shift();
@@ -387,6 +415,10 @@ pub struct ResNet {
     pub cpu_plan: CpuPlan<CpuResNet>,
 }
 
+/// The backbone packed for the CPU kernels ([`ResNet::pack_for_cpu`]): a [`BottleneckNet`]
+/// with the frozen batch norms folded into the convolutions' epilogues.
+pub type CpuResNet = BottleneckNet;
+
 impl ResNet {
     /// Load torchvision names under `prefix`: `""` for a plain torchvision state dict,
     /// `"backbone.0.body"` for DETR/HOICLIP checkpoints (names: `conv1.weight`,
@@ -495,7 +527,7 @@ impl ResNet {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
         let plan = self
             .cpu_plan
-            .get_or_build(&images.device(), || CpuResNet::from_resnet(self));
+            .get_or_build(&images.device(), || self.pack_for_cpu());
         match plan {
             Ok(Some(plan)) => match plan.forward(images.clone()) {
                 Ok(features) => features,
@@ -515,6 +547,45 @@ impl ResNet {
             .into_iter()
             .flatten()
             .fold(x, |x, block| block.forward(x))
+    }
+
+    /// The backbone packed for the CPU kernels from its current weights (a copy of them;
+    /// what [`ResNet::forward`] runs on a CPU device). `None` when some layer is not one the
+    /// kernels handle (then the Burn path runs).
+    pub fn pack_for_cpu(&self) -> crate::Result<Option<CpuResNet>> {
+        let Some(stem) = self.bn1.pack_after(&self.conv1)? else {
+            return Ok(None);
+        };
+        let Some(pool) = square_max_pool(&self.maxpool) else {
+            return Ok(None);
+        };
+        let mut blocks = Vec::new();
+        for block in [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
+            .into_iter()
+            .flatten()
+        {
+            let downsample = match &block.downsample {
+                Some(d) => match d.bn.pack_after(&d.conv)? {
+                    Some(conv) => Some(conv),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            let (Some(conv1), Some(conv2), Some(conv3)) = (
+                block.bn1.pack_after(&block.conv1)?,
+                block.bn2.pack_after(&block.conv2)?,
+                block.bn3.pack_after(&block.conv3)?,
+            ) else {
+                return Ok(None);
+            };
+            blocks.push(PackedBottleneck {
+                conv1,
+                conv2,
+                conv3,
+                downsample,
+            });
+        }
+        Ok(Some(BottleneckNet::new(stem, pool, blocks)))
     }
 
     /// Drop the packed CPU copy of the weights, so that the next CPU forward pass packs the

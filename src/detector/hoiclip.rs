@@ -35,6 +35,19 @@ use crate::postprocess::{
 /// }
 /// # Ok::<(), hoiclip::HoiclipError>(())
 /// ```
+///
+/// # Sharing between threads
+///
+/// `Hoiclip` is `Send + Sync` (checked at compile time by `tests/detect_threads.rs`), and
+/// [`HoiDetector::detect`] and [`HoiDetector::detect_batch`] take `&self`: load the model
+/// once and share one detector, e.g. behind an [`std::sync::Arc`], between threads or a
+/// server's request handlers; no lock is needed. Concurrent calls return exactly what one
+/// thread would (tested with 4 threads). They share the CPU backend's thread pool, so
+/// running calls side by side improves throughput only when one call does not already
+/// use every core; batching images ([`HoiDetector::detect_batch`]) is usually better.
+/// The methods that change the detector ([`Hoiclip::options_mut`],
+/// [`Hoiclip::set_vocabulary`], [`Hoiclip::set_verb_object_mask`]) take `&mut self`: make
+/// those changes before sharing it, or keep one detector per configuration.
 #[derive(Debug)]
 pub struct Hoiclip {
     model: HoiclipModel,

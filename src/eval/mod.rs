@@ -1,6 +1,6 @@
 //! HICO-DET evaluation: the official protocol (ho-rcnn's MATLAB `eval_one.m`, Default and
 //! Known Object), the HOICLIP authors' Python proxy, dataset readers, the predictions format
-//! and a resumable detector runner.
+//! a resumable detector runner, and sharding a run over several peers ([`shard`]).
 //!
 //! ```no_run
 //! use hoiclip::eval::{Evaluator, HicoAnnotations, OfficialMode, Predictions, RareSplit};
@@ -34,6 +34,7 @@ pub mod predictions;
 pub mod proxy;
 pub mod report;
 pub mod runner;
+pub mod shard;
 pub mod split;
 pub mod vcoco;
 
@@ -45,6 +46,7 @@ pub use predictions::{CategoryMeaning, ImagePredictions, PredBox, PredHoi, Predi
 pub use proxy::ProxyOptions;
 pub use report::{ClassResult, EvalReport, GroupMean, Summary};
 pub use runner::{DetectionRun, RecordRunOutcome, RunOutcome, RunProgress, RunRecord};
+pub use shard::{Shard, merge_shard_records, merge_shards};
 pub use split::{RARE_THRESHOLD, RareSplit, ZeroShotSplit};
 
 /// Which evaluator to run.

@@ -14,6 +14,8 @@ pub(crate) fn read_2d(bytes: &[u8]) -> std::result::Result<(usize, usize, Vec<f6
     let [rows, columns] = array.shape[..] else {
         return Err(format!("shape {:?}, expected 2 dimensions", array.shape));
     };
+    // `parse` checked that the data holds rows × columns elements, so this cannot overflow
+    // and is bounded by the file's size.
     let mut values = vec![0.0; rows * columns];
     for r in 0..rows {
         for c in 0..columns {
@@ -49,7 +51,7 @@ impl<'b> NpyArray<'b> {
         if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
             return Err("not a .npy file (bad magic)".into());
         }
-        let (header_len, start) = match bytes[6] {
+        let (header_len, start): (usize, usize) = match bytes[6] {
             1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
             2 | 3 if bytes.len() >= 12 => (
                 u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
@@ -57,8 +59,9 @@ impl<'b> NpyArray<'b> {
             ),
             v => return Err(format!("unsupported .npy version {v}")),
         };
-        let header = bytes
-            .get(start..start + header_len)
+        let header = start
+            .checked_add(header_len)
+            .and_then(|end| bytes.get(start..end))
             .and_then(|h| std::str::from_utf8(h).ok())
             .ok_or("truncated header")?;
         let descr = dict_value(header, "descr")
@@ -116,8 +119,12 @@ impl<'b> NpyArray<'b> {
             other => return Err(format!("unsupported dtype {other}")),
         };
         let data = &bytes[start + header_len..];
-        let count: usize = shape.iter().product();
-        let need = count * kind.width();
+        // The shape is file content: an element count or byte size that overflows is as
+        // wrong as one the data cannot fill (checked before anything is allocated).
+        let need = shape
+            .iter()
+            .try_fold(kind.width(), |n, &d| n.checked_mul(d))
+            .ok_or_else(|| format!("shape {shape:?} needs more bytes than can be addressed"))?;
         if data.len() < need {
             return Err(format!(
                 "data holds {} bytes, shape {shape:?} and dtype {descr} need {need}",

@@ -167,9 +167,16 @@ pub struct VerbRepresentationOptions {
 }
 
 /// Pillow's `Image.crop(box)` with float corners: each rounded half to even (Python's
-/// `round`), then cut; `None` when the rounded box is empty.
+/// `round`), then cut; `None` when the rounded box is empty. Corners are limited to the
+/// image first (the readers' boxes always are; a box from elsewhere cannot make a huge
+/// crop).
 fn crop_box(image: &PilImage, b: [f32; 4]) -> Option<DynamicImage> {
-    let r = b.map(|v| f64::from(v).round_ties_even() as i64);
+    let (w, h) = image.dimensions();
+    let limits = [w, h, w, h].map(i64::from);
+    let mut r = [0i64; 4];
+    for k in 0..4 {
+        r[k] = (f64::from(b[k]).round_ties_even() as i64).clamp(0, limits[k]);
+    }
     let (w, h) = (r[2] - r[0], r[3] - r[1]);
     if w <= 0 || h <= 0 {
         return None;
@@ -311,6 +318,26 @@ pub fn build_verb_representations(
                     p.class, p.object_label
                 )));
             }
+            // The vocabulary must index the set's classes: each class's object is the
+            // interaction's object (a HICO-DET set read with `del_unseen` renumbers its
+            // classes and fails here).
+            if let Some(p) = pairs
+                .iter()
+                .find(|p| vocabulary.classes[p.class].object != p.object_label)
+            {
+                let c = &vocabulary.classes[p.class];
+                return Err(HoiclipError::Config(format!(
+                    "{name}: an interaction of HOI class {} has object {} ({:?}) but the \
+                     vocabulary's class {} is ({:?}, {:?}): the vocabulary does not index the \
+                     set's classes (read HICO-DET without del_unseen for HoiVocabulary::hico)",
+                    p.class,
+                    p.object_label,
+                    vocabulary.objects[p.object_label],
+                    p.class,
+                    vocabulary.verbs[c.verb],
+                    vocabulary.objects[c.object]
+                )));
+            }
             if !pairs.is_empty() {
                 let n = pairs.len();
                 let mut batch = Vec::with_capacity(3 * n * 3 * n_px * n_px);
@@ -378,10 +405,13 @@ pub fn build_verb_representations(
         .into_iter()
         .zip(counts)
         .map(|(s, n)| {
-            (n > 0).then(|| {
-                let mean: Vec<f32> = s.iter().map(|v| v / n as f32).collect();
-                normalized(&mean)
-            })
+            if n == 0 {
+                return None;
+            }
+            let mean: Vec<f32> = s.iter().map(|v| v / n as f32).collect();
+            // A mean of exactly zero has no direction: no representation.
+            let row = normalized(&mean);
+            row.iter().all(|v| v.is_finite()).then_some(row)
         })
         .collect();
     Ok(VerbRepresentations {

@@ -128,7 +128,9 @@ impl HoiclipModel {
     /// new interactions): each becomes a `verb_projection` column, and the classes of that
     /// verb get its verb → HOI entry, so the verb adapter contributes to them as it does to
     /// trained verbs. A name that is a trained verb is ignored (the trained representation
-    /// stays).
+    /// stays). Verbs added by an earlier call stay with their current (possibly fine-tuned)
+    /// columns unless `new_verbs` names them again (then the given representation replaces
+    /// it); a verb that none of `classes` uses is dropped.
     ///
     /// # Errors
     ///
@@ -172,12 +174,25 @@ impl HoiclipModel {
             None => vec![0.0; h],
         };
         let verbs = trained_verbs.len();
-        // The map may hold rows of verbs added by an earlier call: keep the trained ones.
+        // The map may hold rows of verbs added by an earlier call (after the trained ones):
+        // each is named by the current classes that use it.
         let verb_rows = verb2hoi.dims()[0];
         let verb_map = host(verb2hoi)?;
+        let projection = host(self.heads.verb_projection.weight.val())?;
+        let projection_cols = projection.len() / embed.max(1);
+        let previous_extra: Vec<(String, Vec<f32>)> = (verbs..verb_rows.min(projection_cols))
+            .filter_map(|r| {
+                let t = (0..h).find(|&t| verb_map[r * h + t] != 0.0)?;
+                let name = current.verbs.get(current.classes.get(t)?.verb)?.clone();
+                Some((name, column(&projection, embed, projection_cols, r)))
+            })
+            .collect();
 
-        // New verbs with representations: columns after the trained ones.
-        let mut extra_verbs: Vec<&NewVerb> = Vec::new();
+        // Verbs the model was not trained on, with representations: columns after the
+        // trained ones. A representation given now replaces an earlier one; an earlier one
+        // not given again is kept (with its fine-tuned values); only verbs the new classes
+        // use are kept.
+        let mut given: Vec<&NewVerb> = Vec::new();
         for v in new_verbs {
             if v.representation.len() != embed || v.representation.iter().any(|x| !x.is_finite()) {
                 return Err(HoiclipError::Config(format!(
@@ -187,16 +202,28 @@ impl HoiclipModel {
                     v.representation.len()
                 )));
             }
-            if extra_verbs.iter().any(|e| key(&e.name) == key(&v.name)) {
+            if given.iter().any(|e| key(&e.name) == key(&v.name)) {
                 return Err(HoiclipError::Config(format!(
                     "new verb {:?} is given twice",
                     v.name
                 )));
             }
-            if !trained_verbs.iter().any(|t| key(t) == key(&v.name)) {
-                extra_verbs.push(v);
+            given.push(v);
+        }
+        let used = |name: &str| classes.iter().any(|c| key(&c.verb) == key(name));
+        let trained_verb = |name: &str| trained_verbs.iter().any(|t| key(t) == key(name));
+        let mut extra_verbs: Vec<(String, Vec<f32>)> = Vec::new();
+        for (name, column) in &previous_extra {
+            if used(name) && !given.iter().any(|g| key(&g.name) == key(name)) {
+                extra_verbs.push((name.clone(), column.clone()));
             }
         }
+        for g in &given {
+            if used(&g.name) && !trained_verb(&g.name) {
+                extra_verbs.push((g.name.trim().to_string(), g.representation.clone()));
+            }
+        }
+        let extra_index = |name: &str| extra_verbs.iter().position(|(e, _)| key(e) == key(name));
         let total_verbs = verbs + extra_verbs.len();
 
         let prompts: Vec<&str> = classes.iter().map(|c| c.prompt.as_str()).collect();
@@ -245,9 +272,23 @@ impl HoiclipModel {
                 Some(t) => {
                     hoi_columns.push(column(&weight, embed, h, t));
                     hoi_bias.push(bias[t]);
-                    let mut v = column(&verb_map, verb_rows, h, t);
-                    v.resize(verbs, 0.0);
-                    v.resize(total_verbs, 0.0);
+                    // Trained verbs keep their rows; earlier extra verbs move to their new row.
+                    let old = column(&verb_map, verb_rows, h, t);
+                    let mut v = vec![0.0; total_verbs];
+                    v[..verbs].copy_from_slice(&old[..verbs]);
+                    for (r, &value) in old.iter().enumerate().skip(verbs) {
+                        if value == 0.0 {
+                            continue;
+                        }
+                        let name = previous_extra
+                            .iter()
+                            .zip(verbs..)
+                            .find(|(_, row)| *row == r)
+                            .map(|((name, _), _)| name.as_str());
+                        if let Some(i) = name.and_then(extra_index) {
+                            v[verbs + i] = value;
+                        }
+                    }
                     verb_columns.push(v);
                 }
                 None => {
@@ -256,10 +297,7 @@ impl HoiclipModel {
                     let mut v = vec![0.0; total_verbs];
                     if let Some(i) = trained_verbs.iter().position(|t| key(t) == key(&c.verb)) {
                         v[i] = 1.0;
-                    } else if let Some(i) = extra_verbs
-                        .iter()
-                        .position(|e| key(&e.name) == key(&c.verb))
-                    {
+                    } else if let Some(i) = extra_index(&c.verb) {
                         v[verbs + i] = 1.0;
                     }
                     verb_columns.push(v);
@@ -329,13 +367,11 @@ impl HoiclipModel {
             TensorData::new(from_columns(&verb_columns, total_verbs), [total_verbs, n]),
             &device,
         ));
-        // verb_projection [E, verbs]: the trained columns, then the new verbs'.
-        let projection = host(self.heads.verb_projection.weight.val())?;
-        let projection_cols = projection.len() / embed.max(1);
+        // verb_projection [E, verbs]: the trained columns, then the extra verbs'.
         let mut projection_columns: Vec<Vec<f32>> = (0..verbs)
             .map(|v| column(&projection, embed, projection_cols, v))
             .collect();
-        projection_columns.extend(extra_verbs.iter().map(|e| e.representation.clone()));
+        projection_columns.extend(extra_verbs.iter().map(|(_, c)| c.clone()));
         self.heads.verb_projection = Linear::from_params(
             Param::from_tensor(Tensor::from_data(
                 TensorData::new(

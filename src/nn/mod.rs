@@ -5,10 +5,14 @@
 //!   HOICLIP decoders.
 //! - [`activation`]: QuickGELU (CLIP's activation).
 //! - [`linear`]: [`Linear`], Burn's linear layer on the CPU kernels where they apply.
-//! - [`cpu`]: channels-last CPU kernels (convolution, max pool) for CPU devices.
+//! - [`conv`]: Burn's `Conv2d` / `MaxPool2d` packed for the CPU kernels.
+//! - [`mod@dropout`]: [`dropout()`], as `torch.nn.functional.dropout`.
+//! - [`cpu`]: channels-last CPU kernels (convolution, max pool, attention) for CPU devices,
+//!   the layer below these (they depend on nothing in this module but themselves).
 
 pub mod activation;
 pub mod attention;
+pub mod conv;
 pub mod cpu;
 pub mod dropout;
 pub mod linear;

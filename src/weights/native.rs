@@ -31,12 +31,7 @@ pub fn save<M: Module>(module: &M, path: &Path, kind: &str, config_json: &str) -
 
 /// Read the configuration JSON of a native file, checking it stores a model of `kind`.
 pub fn read_config(path: &Path, kind: &str) -> Result<String> {
-    if let Err(source) = std::fs::metadata(path) {
-        return Err(HoiclipError::Io {
-            path: path.to_path_buf(),
-            source,
-        });
-    }
+    check_header(path)?;
     let reader = burn::store::burn_pack::Reader::from_file(path).map_err(|err| {
         HoiclipError::WeightFile {
             path: path.to_path_buf(),
@@ -67,9 +62,54 @@ pub fn read_config(path: &Path, kind: &str) -> Result<String> {
         })
 }
 
+/// The burnpack header: magic (4 bytes), format version (2), metadata size (4, little-endian).
+const HEADER_SIZE: u64 = 10;
+
+/// Check the header of a native file before Burn's reader allocates the metadata it
+/// declares: a metadata size larger than the rest of the file is a truncated or corrupt
+/// file (Burn's reader would allocate up to its 100 MiB cap before finding out).
+fn check_header(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let io = |source| HoiclipError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let mut header = [0u8; HEADER_SIZE as usize];
+    let mut read = 0;
+    while read < header.len() {
+        match file.read(&mut header[read..]).map_err(io)? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    let bad = |reason: String| HoiclipError::WeightFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if read < header.len() || &header[..4] != b"NRUB" {
+        return Err(bad(
+            "not a hoiclip native (burnpack) file: no burnpack header".into(),
+        ));
+    }
+    let metadata = u64::from(u32::from_le_bytes([
+        header[6], header[7], header[8], header[9],
+    ]));
+    if HEADER_SIZE + metadata > len {
+        return Err(bad(format!(
+            "the header declares {metadata} bytes of metadata, the file holds {} after the \
+             header (truncated or corrupt)",
+            len - HEADER_SIZE
+        )));
+    }
+    Ok(())
+}
+
 /// Load the tensors of a native file into `module` (a skeleton built from the file's
 /// configuration). Every tensor must be present with the right shape.
 pub fn load_into<M: Module>(module: &mut M, path: &Path) -> Result<()> {
+    check_header(path)?;
     let mut store = BurnpackStore::from_file(path).auto_extension(false);
     let result = module
         .load_from(&mut store)

@@ -95,11 +95,95 @@ impl Value {
     }
 }
 
+/// Containers nested deeper than this make the pickle an error: it bounds the recursion of
+/// dropping, cloning and converting values (a 2 MB pickle can nest a million lists). Real
+/// checkpoints nest a few levels.
+const MAX_NESTING: usize = 512;
+
+/// What copies of memo entries (`BINGET`, `BINPUT`, `DUP`) may allocate, in bytes per byte
+/// of pickle plus a constant: Python shares memo entries, this interpreter copies them, so
+/// a few bytes re-reading an entry into itself would otherwise double a list per opcode.
+const COPY_BUDGET_PER_BYTE: usize = 64;
+const COPY_BUDGET_BASE: usize = 16 << 20;
+
+/// The size a value is charged for when copied: about its memory, in bytes.
+fn copy_cost(v: &Value, limit: usize) -> usize {
+    let node = std::mem::size_of::<Value>();
+    match v {
+        Value::Str(s) | Value::Global(s) => node + s.len(),
+        Value::List(items) | Value::Tuple(items) => {
+            let mut cost = node;
+            for item in items {
+                if cost > limit {
+                    break;
+                }
+                cost += copy_cost(item, limit - cost);
+            }
+            cost
+        }
+        Value::Dict(entries) => {
+            let mut cost = node;
+            for (k, item) in entries {
+                if cost > limit {
+                    break;
+                }
+                cost += copy_cost(k, limit - cost);
+                if cost <= limit {
+                    cost += copy_cost(item, limit - cost);
+                }
+            }
+            cost
+        }
+        Value::Object(name, state) => {
+            node + name.len()
+                + state
+                    .as_ref()
+                    .map_or(0, |s| copy_cost(s, limit.saturating_sub(node + name.len())))
+        }
+        _ => node,
+    }
+}
+
+/// Take the cost of copying `v` from `budget`; `false` (and nothing taken) when it does not
+/// fit.
+fn charge(budget: &mut usize, v: &Value) -> bool {
+    let cost = copy_cost(v, *budget);
+    if cost > *budget {
+        return false;
+    }
+    *budget -= cost;
+    true
+}
+
+/// The depth of a container holding values nested `inner` deep; an error past
+/// [`MAX_NESTING`].
+fn nest(inner: usize) -> PResult<usize> {
+    let depth = inner + 1;
+    if depth > MAX_NESTING {
+        return Err(format!(
+            "containers nested more than {MAX_NESTING} deep (not a checkpoint)"
+        ));
+    }
+    Ok(depth)
+}
+
+/// Entries as values, and the deepest nesting among them.
+fn split_depths(entries: Vec<Entry>) -> (Vec<Value>, usize) {
+    let depth = entries.iter().map(|(_, d)| *d).max().unwrap_or(0);
+    (entries.into_iter().map(|(v, _)| v).collect(), depth)
+}
+
+/// A stack or memo entry: a value and how deep its containers nest (0: not a container, or
+/// an empty one).
+type Entry = (Value, usize);
+
 struct Machine<'a> {
     data: &'a [u8],
     pos: usize,
-    stack: Vec<Value>,
-    memo: HashMap<u32, Value>,
+    stack: Vec<Entry>,
+    memo: HashMap<u32, Entry>,
+    /// Bytes that copies of values may still allocate.
+    copy_budget: usize,
 }
 
 /// Why a pickle could not be read.
@@ -146,26 +230,101 @@ impl<'a> Machine<'a> {
     }
 
     fn pop(&mut self) -> PResult<Value> {
+        self.pop_entry().map(|(v, _)| v)
+    }
+
+    fn pop_entry(&mut self) -> PResult<Entry> {
         self.stack
             .pop()
             .ok_or_else(|| "stack underflow".to_string())
     }
 
-    fn pop_mark(&mut self) -> PResult<Vec<Value>> {
+    /// A value that is not a container (or an empty one).
+    fn push(&mut self, v: Value) {
+        self.stack.push((v, 0));
+    }
+
+    /// A container holding values nested `inner` deep.
+    fn push_container(&mut self, v: Value, inner: usize) -> PResult<()> {
+        let depth = nest(inner)?;
+        self.stack.push((v, depth));
+        Ok(())
+    }
+
+    /// The items above the topmost MARK and how deep the deepest of them nests.
+    fn pop_mark(&mut self) -> PResult<(Vec<Value>, usize)> {
         let mark = self
             .stack
             .iter()
-            .rposition(|v| matches!(v, Value::Mark))
+            .rposition(|(v, _)| matches!(v, Value::Mark))
             .ok_or("MARK missing")?;
-        let items = self.stack.split_off(mark + 1);
+        let entries = self.stack.split_off(mark + 1);
         self.stack.pop();
-        Ok(items)
+        Ok(split_depths(entries))
     }
 
     fn top(&mut self) -> PResult<&mut Value> {
         self.stack
             .last_mut()
+            .map(|(v, _)| v)
             .ok_or_else(|| "stack underflow".to_string())
+    }
+
+    /// The top entry now holds values nested `inner` deep.
+    fn deepen_top(&mut self, inner: usize) -> PResult<()> {
+        let depth = nest(inner)?;
+        let top = self
+            .stack
+            .last_mut()
+            .ok_or_else(|| "stack underflow".to_string())?;
+        top.1 = top.1.max(depth);
+        Ok(())
+    }
+
+    /// The error of an exhausted copy budget.
+    fn budget_error(&self) -> String {
+        format!(
+            "the pickle copies more than {} bytes of values through its memo (a memo bomb, or \
+             not a checkpoint)",
+            COPY_BUDGET_PER_BYTE * self.data.len() + COPY_BUDGET_BASE
+        )
+    }
+
+    /// `BINPUT`: a copy of the top entry into the memo, charged to the copy budget before
+    /// it is made.
+    fn memo_put(&mut self, i: u32) -> PResult<()> {
+        let top = self.stack.last().ok_or("stack underflow")?;
+        if !charge(&mut self.copy_budget, &top.0) {
+            return Err(self.budget_error());
+        }
+        let copy = top.clone();
+        self.memo.insert(i, copy);
+        Ok(())
+    }
+
+    /// `BINGET`: a copy of a memo entry onto the stack, charged likewise.
+    fn memo_get(&mut self, i: u32) -> PResult<()> {
+        let entry = self
+            .memo
+            .get(&i)
+            .ok_or_else(|| format!("memo entry {i} missing"))?;
+        if !charge(&mut self.copy_budget, &entry.0) {
+            return Err(self.budget_error());
+        }
+        let copy = entry.clone();
+        self.stack.push(copy);
+        Ok(())
+    }
+
+    /// `DUP`: a copy of the top entry, charged likewise.
+    fn dup(&mut self) -> PResult<()> {
+        let top = self.stack.last().ok_or("stack underflow")?;
+        if !charge(&mut self.copy_budget, &top.0) {
+            return Err(self.budget_error());
+        }
+        let copy = top.clone();
+        self.stack.push(copy);
+        Ok(())
     }
 
     fn push_items(&mut self, items: Vec<Value>) -> PResult<()> {
@@ -211,45 +370,42 @@ impl<'a> Machine<'a> {
                     self.take(8)?; // FRAME
                 }
                 b'.' => return self.pop(), // STOP
-                b'(' => self.stack.push(Value::Mark),
+                b'(' => self.push(Value::Mark),
                 b'0' => {
                     self.pop()?;
                 }
                 b'1' => {
                     self.pop_mark()?;
                 }
-                b'2' => {
-                    let top = self.top()?.clone();
-                    self.stack.push(top);
-                }
-                b'N' => self.stack.push(Value::None),
-                0x88 => self.stack.push(Value::Bool(true)),
-                0x89 => self.stack.push(Value::Bool(false)),
+                b'2' => self.dup()?,
+                b'N' => self.push(Value::None),
+                0x88 => self.push(Value::Bool(true)),
+                0x89 => self.push(Value::Bool(false)),
                 b'J' => {
                     let v = self.uint(4)? as u32 as i32;
-                    self.stack.push(Value::Int(i64::from(v)));
+                    self.push(Value::Int(i64::from(v)));
                 }
                 b'K' => {
                     let v = self.uint(1)?;
-                    self.stack.push(Value::Int(v as i64));
+                    self.push(Value::Int(v as i64));
                 }
                 b'M' => {
                     let v = self.uint(2)?;
-                    self.stack.push(Value::Int(v as i64));
+                    self.push(Value::Int(v as i64));
                 }
                 0x8a => {
                     let n = self.len(1)?;
                     let bytes = self.take(n)?;
-                    self.stack.push(long_value(bytes));
+                    self.push(long_value(bytes));
                 }
                 0x8b => {
                     let n = self.len(4)?;
                     let bytes = self.take(n)?;
-                    self.stack.push(long_value(bytes));
+                    self.push(long_value(bytes));
                 }
                 b'G' => {
                     let bytes: [u8; 8] = self.take(8)?.try_into().map_err(|_| "float")?;
-                    self.stack.push(Value::Float(f64::from_be_bytes(bytes)));
+                    self.push(Value::Float(f64::from_be_bytes(bytes)));
                 }
                 b'I' | b'L' => {
                     let line = self.line()?;
@@ -260,125 +416,121 @@ impl<'a> Machine<'a> {
                             .parse::<i64>()
                             .map_or(Value::Object("int".into(), None), Value::Int),
                     };
-                    self.stack.push(value);
+                    self.push(value);
                 }
                 b'F' => {
                     let line = self.line()?;
                     let v = line.trim().parse::<f64>().map_err(|e| e.to_string())?;
-                    self.stack.push(Value::Float(v));
+                    self.push(Value::Float(v));
                 }
                 b'X' => {
                     let s = self.text(4)?;
-                    self.stack.push(Value::Str(s));
+                    self.push(Value::Str(s));
                 }
                 0x8c => {
                     let s = self.text(1)?;
-                    self.stack.push(Value::Str(s));
+                    self.push(Value::Str(s));
                 }
                 0x8d => {
                     let s = self.text(8)?;
-                    self.stack.push(Value::Str(s));
+                    self.push(Value::Str(s));
                 }
                 b'T' => {
                     let s = self.text(4)?;
-                    self.stack.push(Value::Str(s));
+                    self.push(Value::Str(s));
                 }
                 b'U' => {
                     let s = self.text(1)?;
-                    self.stack.push(Value::Str(s));
+                    self.push(Value::Str(s));
                 }
                 b'B' => {
                     let n = self.len(4)?;
                     self.take(n)?;
-                    self.stack.push(Value::Bytes);
+                    self.push(Value::Bytes);
                 }
                 b'C' => {
                     let n = self.len(1)?;
                     self.take(n)?;
-                    self.stack.push(Value::Bytes);
+                    self.push(Value::Bytes);
                 }
                 0x8e => {
                     let n = self.len(8)?;
                     self.take(n)?;
-                    self.stack.push(Value::Bytes);
+                    self.push(Value::Bytes);
                 }
                 0x96 => {
                     let n = self.len(8)?;
                     self.take(n)?;
-                    self.stack.push(Value::Bytes);
+                    self.push(Value::Bytes);
                 }
-                b'}' => self.stack.push(Value::Dict(Vec::new())),
-                b']' => self.stack.push(Value::List(Vec::new())),
-                b')' => self.stack.push(Value::Tuple(Vec::new())),
-                0x8f => self.stack.push(Value::List(Vec::new())), // EMPTY_SET
+                b'}' => self.push(Value::Dict(Vec::new())),
+                b']' => self.push(Value::List(Vec::new())),
+                b')' => self.push(Value::Tuple(Vec::new())),
+                0x8f => self.push(Value::List(Vec::new())), // EMPTY_SET
                 b'd' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::Dict(Vec::new()));
+                    let (items, inner) = self.pop_mark()?;
+                    self.push_container(Value::Dict(Vec::new()), inner)?;
                     self.set_items(items)?;
                 }
                 b'l' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::List(items));
+                    let (items, inner) = self.pop_mark()?;
+                    self.push_container(Value::List(items), inner)?;
                 }
                 b't' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(items));
+                    let (items, inner) = self.pop_mark()?;
+                    self.push_container(Value::Tuple(items), inner)?;
                 }
                 0x91 => {
-                    let items = self.pop_mark()?; // FROZENSET
-                    self.stack.push(Value::List(items));
+                    let (items, inner) = self.pop_mark()?; // FROZENSET
+                    self.push_container(Value::List(items), inner)?;
                 }
                 0x85..=0x87 => {
                     let n = usize::from(op - 0x84);
                     let at = self.stack.len().checked_sub(n).ok_or("stack underflow")?;
-                    let items = self.stack.split_off(at);
-                    self.stack.push(Value::Tuple(items));
+                    let (items, inner) = split_depths(self.stack.split_off(at));
+                    self.push_container(Value::Tuple(items), inner)?;
                 }
                 b'a' => {
-                    let item = self.pop()?;
+                    let (item, inner) = self.pop_entry()?;
+                    self.deepen_top(inner)?;
                     self.push_items(vec![item])?;
                 }
                 b'e' | 0x90 => {
-                    let items = self.pop_mark()?; // APPENDS, ADDITEMS
+                    let (items, inner) = self.pop_mark()?; // APPENDS, ADDITEMS
+                    self.deepen_top(inner)?;
                     self.push_items(items)?;
                 }
                 b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
+                    let (v, vd) = self.pop_entry()?;
+                    let (k, kd) = self.pop_entry()?;
+                    self.deepen_top(vd.max(kd))?;
                     self.set_items(vec![k, v])?;
                 }
                 b'u' => {
-                    let items = self.pop_mark()?;
+                    let (items, inner) = self.pop_mark()?;
+                    self.deepen_top(inner)?;
                     self.set_items(items)?;
                 }
                 b'q' => {
                     let i = self.uint(1)? as u32;
-                    let top = self.top()?.clone();
-                    self.memo.insert(i, top);
+                    self.memo_put(i)?;
                 }
                 b'r' => {
                     let i = self.uint(4)? as u32;
-                    let top = self.top()?.clone();
-                    self.memo.insert(i, top);
+                    self.memo_put(i)?;
                 }
                 0x94 => {
                     let i = self.memo.len() as u32;
-                    let top = self.top()?.clone();
-                    self.memo.insert(i, top);
+                    self.memo_put(i)?;
                 }
                 b'h' | b'j' => {
                     let i = self.uint(if op == b'h' { 1 } else { 4 })? as u32;
-                    let v = self
-                        .memo
-                        .get(&i)
-                        .cloned()
-                        .ok_or_else(|| format!("memo entry {i} missing"))?;
-                    self.stack.push(v);
+                    self.memo_get(i)?;
                 }
                 b'c' => {
                     let module = self.line()?;
                     let name = self.line()?;
-                    self.stack.push(Value::Global(format!("{module}.{name}")));
+                    self.push(Value::Global(format!("{module}.{name}")));
                 }
                 0x93 => {
                     let name = self.pop()?;
@@ -387,8 +539,7 @@ impl<'a> Machine<'a> {
                         Value::Str(s) => s,
                         _ => "?".into(),
                     };
-                    self.stack
-                        .push(Value::Global(format!("{}.{}", text(module), text(name))));
+                    self.push(Value::Global(format!("{}.{}", text(module), text(name))));
                 }
                 b'R' | 0x81 => {
                     let _args = self.pop()?; // REDUCE, NEWOBJ
@@ -397,7 +548,7 @@ impl<'a> Machine<'a> {
                         Value::Global(name) | Value::Object(name, _) => name,
                         other => format!("{other:?}"),
                     };
-                    self.stack.push(Value::Object(name, None));
+                    self.push(Value::Object(name, None));
                 }
                 0x92 => {
                     let _kwargs = self.pop()?; // NEWOBJ_EX
@@ -407,10 +558,11 @@ impl<'a> Machine<'a> {
                         Value::Global(name) => name,
                         other => format!("{other:?}"),
                     };
-                    self.stack.push(Value::Object(name, None));
+                    self.push(Value::Object(name, None));
                 }
                 b'b' => {
-                    let state = self.pop()?;
+                    let (state, inner) = self.pop_entry()?;
+                    self.deepen_top(inner)?;
                     match self.top()? {
                         Value::Object(_, slot) => {
                             // (dict, slots) state tuples: keep the dict.
@@ -430,11 +582,11 @@ impl<'a> Machine<'a> {
                 }
                 b'Q' => {
                     self.pop()?; // BINPERSID: a tensor storage
-                    self.stack.push(Value::Object("torch.Storage".into(), None));
+                    self.push(Value::Object("torch.Storage".into(), None));
                 }
                 b'P' => {
                     self.line()?;
-                    self.stack.push(Value::Object("torch.Storage".into(), None));
+                    self.push(Value::Object("torch.Storage".into(), None));
                 }
                 other => return Err(format!("unsupported pickle opcode 0x{other:02x}")),
             }
@@ -465,6 +617,9 @@ fn interpret(data: &[u8]) -> PResult<ArgValue> {
         pos: 0,
         stack: Vec::new(),
         memo: HashMap::new(),
+        copy_budget: COPY_BUDGET_PER_BYTE
+            .saturating_mul(data.len())
+            .saturating_add(COPY_BUDGET_BASE),
     };
     machine.run().map(Value::into_arg)
 }
@@ -518,13 +673,32 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_cut_off() {
-        // 10,000 nested lists: `]` (EMPTY_LIST) then APPEND into the one below, repeated.
-        let mut data = vec![0x80, 0x02];
-        data.extend(std::iter::repeat_n(b']', 10_000));
-        data.extend(std::iter::repeat_n(b'a', 9_999));
-        data.push(b'.');
-        let value = interpret(&data).expect("valid pickle");
+        // 100 nested lists: `]` (EMPTY_LIST) then APPEND into the one below, repeated; read
+        // back cut off at MAX_DEPTH.
+        let nested = |n: usize| {
+            let mut data = vec![0x80, 0x02];
+            data.extend(std::iter::repeat_n(b']', n));
+            data.extend(std::iter::repeat_n(b'a', n - 1));
+            data.push(b'.');
+            data
+        };
+        let value = interpret(&nested(100)).expect("valid pickle");
         assert!(matches!(value, ArgValue::List(_)));
+        // Deeper than MAX_NESTING: an error, not a stack overflow.
+        let err = interpret(&nested(100_000)).expect_err("too deep");
+        assert!(err.contains("nested"), "{err}");
+    }
+
+    #[test]
+    fn memo_copies_are_bounded() {
+        // A list re-read from the memo and appended to itself doubles with every 4 bytes.
+        let mut data = b"\x80\x02]q\x00".to_vec();
+        for _ in 0..64 {
+            data.extend_from_slice(b"h\x00aq\x00");
+        }
+        data.push(b'.');
+        let err = interpret(&data).expect_err("memo bomb");
+        assert!(err.contains("memo"), "{err}");
     }
 
     #[test]

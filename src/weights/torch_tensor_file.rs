@@ -47,6 +47,20 @@ fn run_pickle(data: &[u8]) -> std::result::Result<Pv, String> {
     let mut r = PickleReader { data, pos: 0 };
     let mut stack: Vec<Pv> = Vec::new();
     let mut memo: HashMap<u64, Pv> = HashMap::new();
+    // Python shares memo entries, this machine copies them: a few bytes re-reading an entry
+    // into a tuple twice would otherwise double it per opcode. Copies are charged to a budget
+    // proportional to the pickle's size.
+    let mut budget = COPY_BUDGET_PER_BYTE
+        .saturating_mul(data.len())
+        .saturating_add(COPY_BUDGET_BASE);
+    let mut charge = |v: &Pv| -> std::result::Result<(), String> {
+        let cost = pv_cost(v);
+        if cost > budget {
+            return Err("the pickle copies too many values through its memo".into());
+        }
+        budget -= cost;
+        Ok(())
+    };
     loop {
         let op = r.take(1)?[0];
         match op {
@@ -70,18 +84,21 @@ fn run_pickle(data: &[u8]) -> std::result::Result<Pv, String> {
                     _ => return Err("STACK_GLOBAL of non-strings".into()),
                 }
             }
-            b'q' | b'r' => {
-                let idx = r.uint(if op == b'q' { 1 } else { 4 })?;
-                let top = stack.last().cloned().ok_or("memo of an empty stack")?;
-                memo.insert(idx, top);
-            }
-            0x94 => {
-                let top = stack.last().cloned().ok_or("memo of an empty stack")?;
-                memo.insert(memo.len() as u64, top);
+            b'q' | b'r' | 0x94 => {
+                let idx = match op {
+                    b'q' => r.uint(1)?,
+                    b'r' => r.uint(4)?,
+                    _ => memo.len() as u64,
+                };
+                let top = stack.last().ok_or("memo of an empty stack")?;
+                charge(top)?;
+                memo.insert(idx, top.clone());
             }
             b'h' | b'j' => {
                 let idx = r.uint(if op == b'h' { 1 } else { 4 })?;
-                stack.push(memo.get(&idx).cloned().ok_or("unknown memo entry")?);
+                let entry = memo.get(&idx).ok_or("unknown memo entry")?;
+                charge(entry)?;
+                stack.push(entry.clone());
             }
             b'(' => stack.push(Pv::Mark),
             b'X' | 0x8c | 0x8d => {
@@ -123,11 +140,11 @@ fn run_pickle(data: &[u8]) -> std::result::Result<Pv, String> {
                     return Err("pickle stack underflow".into());
                 }
                 let items = stack.split_off(stack.len() - n);
-                stack.push(Pv::Tuple(items));
+                stack.push(tuple(items));
             }
             b't' => {
                 let items = pop_mark(&mut stack)?;
-                stack.push(Pv::Tuple(items));
+                stack.push(tuple(items));
             }
             // Containers are opaque: their items are dropped.
             b'}' | b']' => stack.push(Pv::Other),
@@ -154,6 +171,46 @@ fn run_pickle(data: &[u8]) -> std::result::Result<Pv, String> {
             other => return Err(format!("unsupported pickle opcode 0x{other:02x}")),
         }
     }
+}
+
+/// What copies of memo entries may allocate (about, in bytes): this many per byte of
+/// pickle, plus a constant.
+const COPY_BUDGET_PER_BYTE: usize = 64;
+const COPY_BUDGET_BASE: usize = 16 << 20;
+
+/// About the memory of a value, in bytes (what copying it costs).
+fn pv_cost(v: &Pv) -> usize {
+    let node = std::mem::size_of::<Pv>();
+    match v {
+        Pv::Str(s) | Pv::Global(s) => node + s.len(),
+        // Tuples nest at most two deep (see [`tuple`]).
+        Pv::Tuple(items) => node + items.iter().map(pv_cost).sum::<usize>(),
+        Pv::Storage { class, key, .. } => node + class.len() + key.len(),
+        Pv::Tensor {
+            class,
+            key,
+            size,
+            stride,
+            ..
+        } => node + class.len() + key.len() + 8 * (size.len() + stride.len()),
+        _ => node,
+    }
+}
+
+/// A tuple of `items`, where an item that is itself a tuple of tuples becomes opaque: a
+/// tensor's pickle needs tuples of ints inside one tuple of arguments, and keeping tuples at
+/// most two deep bounds the recursion of copying and dropping values (a crafted pickle can
+/// nest a million tuples in a few megabytes).
+fn tuple(items: Vec<Pv>) -> Pv {
+    Pv::Tuple(
+        items
+            .into_iter()
+            .map(|item| match item {
+                Pv::Tuple(inner) if inner.iter().any(|i| matches!(i, Pv::Tuple(_))) => Pv::Other,
+                other => other,
+            })
+            .collect(),
+    )
 }
 
 /// The bytes of a pickle and the read position.
@@ -322,17 +379,44 @@ pub fn read_bare_tensor(path: &Path) -> Result<Option<(Vec<usize>, Vec<f32>)>> {
             bytes.len()
         )));
     }
-    let count: usize = size.iter().product();
+    // Every size below comes from the file: check them against the storage's bytes before
+    // allocating or indexing (a crafted shape must not allocate terabytes or overflow).
+    let past_storage = || {
+        zip.error(format!(
+            "tensor of shape {size:?} (stride {stride:?}, offset {offset}) reads past its \
+             storage of {numel} elements"
+        ))
+    };
+    let count = size
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(past_storage)?;
+    if count > 0 {
+        // The last element read: offset + Σ (size - 1) × stride, which must lie in the storage.
+        let last = size
+            .iter()
+            .zip(&stride)
+            .try_fold(offset, |at, (&d, &s)| {
+                at.checked_add((d - 1).checked_mul(s)?)
+            })
+            .ok_or_else(past_storage)?;
+        if last >= numel {
+            return Err(past_storage());
+        }
+    }
+    // A view with zero or overlapping strides may hold more elements than its storage; the
+    // values returned are bounded by the storage (the bytes in the file), not by the shape.
+    if count > numel {
+        return Err(zip.error(format!(
+            "tensor of shape {size:?} (stride {stride:?}) holds {count} elements, more than its \
+             storage of {numel}: expanded or overlapping tensors are not supported"
+        )));
+    }
     let mut values = Vec::with_capacity(count);
     let mut index = vec![0usize; size.len()];
     for _ in 0..count {
+        // In bounds and without overflow: each term is at most the `last` checked above.
         let at = offset + index.iter().zip(&stride).map(|(i, s)| i * s).sum::<usize>();
-        if at >= numel {
-            return Err(zip.error(format!(
-                "tensor of shape {size:?} (stride {stride:?}, offset {offset}) reads past its \
-                 storage of {numel} elements"
-            )));
-        }
         values.push(decode(&bytes[at * width..(at + 1) * width]));
         for axis in (0..size.len()).rev() {
             index[axis] += 1;

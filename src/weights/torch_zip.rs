@@ -9,9 +9,16 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{HoiclipError, Result};
 
+/// The most a deflate stream expands: 1032 output bytes per input byte (a 258-byte match
+/// coded in 2 bits), so a declared size above this many times the compressed size is a
+/// corrupt field, not data.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
 /// An opened `torch.save` zip file.
 pub(crate) struct TorchZip {
     path: PathBuf,
+    /// The file's length in bytes (bounds the sizes its headers may declare).
+    len: u64,
     archive: zip::ZipArchive<File>,
     pickle: Option<String>,
 }
@@ -23,6 +30,13 @@ impl TorchZip {
             path: path.to_path_buf(),
             source,
         })?;
+        let len = file
+            .metadata()
+            .map_err(|source| HoiclipError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .len();
         let Ok(archive) = zip::ZipArchive::new(file) else {
             return Ok(None);
         };
@@ -33,6 +47,7 @@ impl TorchZip {
             .map(|n| n.into_owned());
         Ok(Some(Self {
             path: path.to_path_buf(),
+            len,
             archive,
             pickle,
         }))
@@ -52,21 +67,58 @@ impl TorchZip {
     }
 
     /// The bytes of entry `name`.
+    ///
+    /// The sizes in the zip headers are file content: before anything is allocated, the
+    /// entry's compressed size must fit in the file and its uncompressed size in what that
+    /// many compressed bytes can expand to (stored: the same; deflate: at most
+    /// [`MAX_DEFLATE_RATIO`] times); the bytes read must then be exactly the declared size.
     pub(crate) fn read(&mut self, name: &str) -> Result<Vec<u8>> {
-        let mut bytes = Vec::new();
+        let path = self.path.clone();
+        let error = |reason: String| HoiclipError::WeightFile {
+            path: path.clone(),
+            reason,
+        };
+        let file_len = self.len;
         let mut entry = self
             .archive
             .by_name(name)
-            .map_err(|e| HoiclipError::WeightFile {
-                path: self.path.clone(),
-                reason: format!("cannot open `{name}`: {e}"),
-            })?;
-        entry
+            .map_err(|e| error(format!("cannot open `{name}`: {e}")))?;
+        let (packed, declared) = (entry.compressed_size(), entry.size());
+        if packed > file_len {
+            return Err(error(format!(
+                "entry `{name}` declares {packed} compressed bytes, more than the file's \
+                 {file_len} (truncated or corrupt)"
+            )));
+        }
+        let most = match entry.compression() {
+            zip::CompressionMethod::Stored => packed,
+            _ => packed
+                .saturating_mul(MAX_DEFLATE_RATIO)
+                .saturating_add(1024),
+        };
+        if declared > most {
+            return Err(error(format!(
+                "entry `{name}` declares {declared} bytes, more than its {packed} stored bytes \
+                 can hold (corrupt size field)"
+            )));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
+        // One byte past the declared size: a longer entry is detected, and the end of the
+        // entry is reached, where the CRC is checked.
+        (&mut entry)
+            .take(declared.saturating_add(1))
             .read_to_end(&mut bytes)
             .map_err(|source| HoiclipError::Io {
                 path: self.path.clone(),
                 source,
             })?;
+        if bytes.len() as u64 != declared {
+            return Err(error(format!(
+                "entry `{name}` holds {} bytes, its header declares {declared} (truncated or \
+                 corrupt)",
+                bytes.len()
+            )));
+        }
         Ok(bytes)
     }
 }

@@ -18,45 +18,13 @@ use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 use super::conv_avx2;
+use super::epilogue::Epilogue;
 use super::feature_map::{FeatureMap, MapView};
+use super::micro_kernel;
+use super::padding::Padding;
 use super::winograd;
 use super::workspace::Workspace;
 use crate::error::{HoiclipError, Result};
-
-/// What follows the convolution's dot products, per output value `v` of channel `c`:
-/// `v · scale[c] + shift[c]`, then `+ residual`, then ReLU.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Epilogue<'a> {
-    /// A map of the output's shape added after the affine map (a residual connection).
-    pub residual: Option<MapView<'a>>,
-    /// Apply ReLU last (`NaN` stays `NaN`, as in PyTorch).
-    pub relu: bool,
-}
-
-/// Padding of a convolution's input, in pixels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Padding {
-    /// Rows above.
-    pub top: usize,
-    /// Columns on the left.
-    pub left: usize,
-    /// Rows below.
-    pub bottom: usize,
-    /// Columns on the right.
-    pub right: usize,
-}
-
-impl Padding {
-    /// The same padding on every side.
-    pub fn uniform(pixels: usize) -> Self {
-        Self {
-            top: pixels,
-            left: pixels,
-            bottom: pixels,
-            right: pixels,
-        }
-    }
-}
 
 /// A convolution (groups 1, dilation 1) with its weights packed for [`PackedConv2d::forward`]
 /// and its per-output-channel affine map.
@@ -95,7 +63,7 @@ pub enum ConvKernel {
 impl ConvKernel {
     /// The fastest kernel this CPU runs.
     pub fn best() -> Self {
-        if conv_avx2::is_available() {
+        if micro_kernel::is_available() {
             Self::Avx2Fma
         } else {
             Self::Portable
@@ -150,7 +118,7 @@ impl PackedConv2d {
         shift: Option<Vec<f32>>,
     ) -> Result<Self> {
         let kernel_path = match kernel {
-            ConvKernel::Avx2Fma if conv_avx2::is_available() => ConvKernel::Avx2Fma,
+            ConvKernel::Avx2Fma if micro_kernel::is_available() => ConvKernel::Avx2Fma,
             _ => ConvKernel::Portable,
         };
         let [c_out, c_in, kernel_h, kernel_w] = weight_dims;
@@ -261,7 +229,7 @@ impl PackedConv2d {
         let weight = match kernel_path {
             ConvKernel::Portable => rows,
             ConvKernel::Avx2Fma if winograd => winograd::transform_weights(&rows, c_in, c_out),
-            ConvKernel::Avx2Fma => conv_avx2::pack_panels(&rows, k, c_out),
+            ConvKernel::Avx2Fma => micro_kernel::pack_panels(&rows, k, c_out),
         };
         Self {
             c_in,
@@ -272,8 +240,8 @@ impl PackedConv2d {
             weight,
             kernel_path,
             winograd,
-            scale: scale.map(|s| conv_avx2::pad_to_panels(&s)),
-            shift: conv_avx2::pad_to_panels(&shift.unwrap_or_else(|| vec![0.0; c_out])),
+            scale: scale.map(|s| micro_kernel::pad_to_panels(&s)),
+            shift: micro_kernel::pad_to_panels(&shift.unwrap_or_else(|| vec![0.0; c_out])),
         }
     }
 

@@ -1,4 +1,4 @@
-//! [`max_pool2d`]: max pooling over a channels-last [`FeatureMap`], padded with −∞ as in
+//! [`max_pool2d`] (geometry [`SquarePool`]): max pooling over a channels-last [`FeatureMap`], padded with −∞ as in
 //! PyTorch (padding never wins; `NaN` propagates).
 
 use rayon::prelude::*;
@@ -6,6 +6,18 @@ use rayon::prelude::*;
 use super::feature_map::FeatureMap;
 use super::workspace::Workspace;
 use crate::error::{HoiclipError, Result};
+
+/// A square max pool's geometry: PyTorch's `MaxPool2d(kernel, stride, padding)` (floor
+/// mode, dilation 1), the arguments of [`max_pool2d`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SquarePool {
+    /// Kernel side.
+    pub kernel: usize,
+    /// Stride, both directions.
+    pub stride: usize,
+    /// Padding (−∞) on every side.
+    pub padding: usize,
+}
 
 /// Max pool with a square `kernel`, `stride` and `padding` (PyTorch's `MaxPool2d(kernel,
 /// stride, padding)`, floor mode): `[batch, h, w, c]` → `[batch, ⌊(h + 2·padding − kernel) /

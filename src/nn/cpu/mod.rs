@@ -8,99 +8,64 @@
 //! across rayon's pool, and fuse the frozen batch norm, the residual sum and the ReLU into
 //! each product's output tile.
 //!
+//! # Layering
+//!
+//! These kernels are the bottom layer of the model: kernels (this module) ← layers
+//! ([`crate::nn`]: `Linear`, attention, the glue that packs Burn modules for the kernels) ←
+//! model parts ([`crate::detection`], [`crate::clip`], [`crate::interaction`], ...). Code
+//! here uses only the standard library, external crates (Burn's tensor and module types,
+//! `gemm`, `rayon`) and [`crate::error`]; it never names a layer or a model part, which
+//! hand it what it needs as arguments (packed weights, geometry, epilogues). Within this
+//! module the files form an acyclic graph, leaves first (shared value types and the
+//! micro-kernel, then the paths that use them, then the operators that dispatch to those
+//! paths), and this file only declares and re-exports them. The unit test
+//! `layering::kernels_are_a_layer_below_the_model` checks both rules on the source.
+//!
+//! Leaves (no sibling dependencies):
 //! - [`feature_map`]: the channels-last map and its conversions to and from Burn tensors.
-//! - [`conv`]: [`PackedConv2d`], convolution + affine map + residual + ReLU.
-//! - [`conv_avx2`]: its AVX2 + FMA implicit-GEMM micro-kernel.
-//! - [`winograd`]: Winograd F(2×2, 3×3) for its 3×3 stride-1 case on that micro-kernel.
-//! - [`max_pool`]: [`max_pool2d`], max pooling with −∞ padding.
-//! - [`attention`]: [`multi_head_attention`], masks as `torch.nn.MultiheadAttention`'s.
+//! - [`padding`]: [`Padding`], a convolution's input padding.
+//! - [`micro_kernel`]: the AVX2 + FMA 6 × 16 micro-kernel and its weight panels.
 //! - [`math`]: a vectorisable `exp`.
+//! - [`host`]: [`use_kernels`] (whether a device runs these kernels) and [`host_values`].
+//!
+//! Built on those:
+//! - [`epilogue`]: [`Epilogue`], residual + ReLU after a product (on [`MapView`]).
 //! - [`workspace`]: [`Workspace`], buffers recycled within a forward pass.
 //! - [`plan`]: [`CpuPlan`], a module's packed weights, built on first use.
+//! - [`conv_avx2`]: the implicit-GEMM convolution path on the micro-kernel.
+//! - [`winograd`]: Winograd F(2×2, 3×3) for 3×3 stride-1 convolutions on the micro-kernel.
+//! - [`conv`]: [`PackedConv2d`], convolution + affine map + residual + ReLU, choosing among
+//!   the `gemm`-crate, implicit-GEMM and Winograd paths.
+//! - [`max_pool`]: [`max_pool2d`], max pooling with −∞ padding ([`SquarePool`]).
+//! - [`attention`]: [`multi_head_attention`], masks as `torch.nn.MultiheadAttention`'s.
+//! - [`bottleneck_net`]: [`BottleneckNet`], a ResNet-style bottleneck network end to end on
+//!   packed convolutions (what the detection backbone runs on a CPU).
 
 pub mod attention;
+pub mod bottleneck_net;
 pub mod conv;
 pub mod conv_avx2;
+pub mod epilogue;
 pub mod feature_map;
+pub mod host;
 pub mod math;
 pub mod max_pool;
+pub mod micro_kernel;
+pub mod padding;
 pub mod plan;
 pub mod winograd;
 pub mod workspace;
 
 pub use attention::{AttentionMask, AttentionShape, multi_head_attention};
-pub use conv::{ConvKernel, Epilogue, PackedConv2d, Padding};
+pub use bottleneck_net::{BottleneckNet, PackedBottleneck};
+pub use conv::{ConvKernel, PackedConv2d};
+pub use epilogue::Epilogue;
 pub use feature_map::{FeatureMap, MapView};
-pub use max_pool::max_pool2d;
+pub use host::{host_values, is_host_device, kernels_enabled, set_kernels_enabled, use_kernels};
+pub use max_pool::{SquarePool, max_pool2d};
+pub use padding::Padding;
 pub use plan::CpuPlan;
 pub use workspace::Workspace;
 
-use std::sync::atomic::{AtomicU8, Ordering};
-
-use burn::tensor::{Device, Tensor};
-
-use crate::error::{HoiclipError, Result};
-
-/// 0: not decided yet (read `HOICLIP_CPU_KERNELS`), 1: enabled, 2: disabled.
-static KERNELS: AtomicU8 = AtomicU8::new(0);
-
-/// Whether the CPU kernels are enabled for this process: yes unless
-/// [`set_kernels_enabled`]`(false)` was called or the environment variable
-/// `HOICLIP_CPU_KERNELS` is `0` (or `false`, `off`) when first asked.
-pub fn kernels_enabled() -> bool {
-    match KERNELS.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => {
-            let off = std::env::var("HOICLIP_CPU_KERNELS").is_ok_and(|v| {
-                matches!(
-                    v.trim().to_ascii_lowercase().as_str(),
-                    "0" | "false" | "off"
-                )
-            });
-            KERNELS.store(if off { 2 } else { 1 }, Ordering::Relaxed);
-            !off
-        }
-    }
-}
-
-/// Turn the CPU kernels on or off for the whole process (off: Burn's operations run on
-/// every backend, as on wgpu). Both compute the same function; this is for comparisons and
-/// benchmarks.
-pub fn set_kernels_enabled(enabled: bool) {
-    KERNELS.store(if enabled { 1 } else { 2 }, Ordering::Relaxed);
-}
-
-/// Whether `device` is a CPU backend's (flex or ndarray), whose tensors live in host memory
-/// and can use these kernels. wgpu devices (lavapipe included) are not.
-pub fn is_host_device(device: &Device) -> bool {
-    #[cfg(feature = "flex")]
-    if *device == Device::flex() {
-        return true;
-    }
-    #[cfg(feature = "ndarray")]
-    #[allow(deprecated)]
-    if *device == Device::ndarray() {
-        return true;
-    }
-    let _ = device;
-    false
-}
-
-/// Whether work on `device` should use the CPU kernels: enabled, a CPU backend, and no
-/// autodiff (the kernels record no gradients).
-pub fn use_kernels(device: &Device) -> bool {
-    kernels_enabled() && !device.is_autodiff() && is_host_device(device)
-}
-
-/// A float tensor's values on the host as f32 (a copy unless the tensor is flex's, f32 and
-/// unshared).
-pub fn host_values<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
-    tensor
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .map_err(|e| HoiclipError::Backend {
-            backend: "host".into(),
-            reason: format!("cannot read a float tensor: {e:?}"),
-        })
-}
+#[cfg(test)]
+mod layering;

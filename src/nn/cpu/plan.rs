@@ -9,6 +9,7 @@ use burn::module::{
 };
 use burn::tensor::Device;
 
+use super::host::use_kernels;
 use crate::error::Result;
 
 /// A slot for a plan `T` derived from the parameters of the module that holds it: built on
@@ -48,14 +49,14 @@ impl<T> fmt::Debug for CpuPlan<T> {
 }
 
 impl<T> CpuPlan<T> {
-    /// The plan, if work on `device` uses the CPU kernels ([`super::use_kernels`]): built by
+    /// The plan, if work on `device` uses the CPU kernels ([`use_kernels`]): built by
     /// `build` on first use (`None` from `build`: the kernels do not apply, remembered).
     pub fn get_or_build(
         &self,
         device: &Device,
         build: impl FnOnce() -> Result<Option<T>>,
     ) -> Result<Option<Arc<T>>> {
-        if !super::use_kernels(device) {
+        if !use_kernels(device) {
             return Ok(None);
         }
         if let Some(plan) = self.plan.get() {

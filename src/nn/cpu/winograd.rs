@@ -1,5 +1,5 @@
 //! Winograd F(2×2, 3×3) for 3×3 stride-1 convolutions with padding 1 (the bottleneck
-//! `conv2` of ResNet layers), on the AVX2 + FMA micro-kernel of [`super::conv_avx2`].
+//! `conv2` of ResNet layers), on the AVX2 + FMA micro-kernel of [`super::micro_kernel`].
 //!
 //! Each 2×2 block of output pixels comes from a 4×4 input patch `d`: `V = Bᵀ d B` (adds
 //! only), per position ξ of the 16 a product `M_ξ[tiles, c_out] = V_ξ[tiles, c_in] ·
@@ -18,9 +18,9 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::conv::Epilogue;
-use super::conv_avx2::{MR, NR, pack_panels};
+use super::epilogue::Epilogue;
 use super::feature_map::MapView;
+use super::micro_kernel::{MR, NR, pack_panels};
 
 /// Positions of the transformed 4×4 tile.
 const XI: usize = 16;
@@ -287,7 +287,7 @@ unsafe fn block_avx2(
                         let a: [*const f32; MR] = std::array::from_fn(|i| {
                             v_xi.add((r0 + i.min(rows - 1)) * c_in + k0) as *const f32
                         });
-                        super::conv_avx2::micro_kernel(
+                        super::micro_kernel::micro_kernel(
                             &a,
                             b,
                             kc,
