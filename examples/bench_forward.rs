@@ -15,7 +15,9 @@
 //! - `--checkpoint` takes an authors' `.pth` (or safetensors of its state dict) or a native
 //!   file (`.bpk`, told by the extension); `load_s` is the time of that load.
 //!   `HoiclipModel::load_native` maps the file and reads tensors on first use, so
-//!   `first_forward_s` (the first forward after the load) is reported too.
+//!   `first_forward_s` (the first forward after the load) is reported too. Like the
+//!   detector's loaders, the harness warms the model up after loading (`warm_up_s`;
+//!   `ready_s` = load + warm-up); `--cold` skips it.
 //! - `--inputs FILE`: a safetensors file with `{name}_images` `[B, 3, H, W]` f32,
 //!   `{name}_mask` `[B, H, W]` u8 (1 on padding) and `{name}_clip` `[B, 3, n, n]` f32 for
 //!   `name` in `single`, `pair` (written by `compare_pytorch.py`, so both sides get identical
@@ -70,6 +72,13 @@ struct Args {
     /// Batches to time, comma-separated: single, pair.
     #[arg(long, default_value = "single,pair")]
     batch: String,
+    /// Skip the warm-up the detector's loaders do (`HoiclipModel::warm_up`): the first
+    /// forward then pays for packing the weights.
+    #[arg(long)]
+    cold: bool,
+    /// The warm-up image's side (the detector's loaders: 800).
+    #[arg(long, default_value_t = 800)]
+    warm_up_side: u32,
     /// Untimed forwards per batch before timing.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
@@ -124,11 +133,21 @@ fn run(args: &Args) -> Res<Value> {
         json!(args.checkpoint.display().to_string()),
     );
 
+    if args.no_cpu_kernels {
+        hoiclip::nn::cpu::set_kernels_enabled(false);
+    }
     let start = Instant::now();
     let model = load(&args.checkpoint, &device)?;
     report.insert("load_s".into(), json!(start.elapsed().as_secs_f64()));
-    if args.no_cpu_kernels {
-        hoiclip::nn::cpu::set_kernels_enabled(false);
+    // What `Hoiclip::from_checkpoint` / `from_native` do after loading (unless --cold).
+    if !args.cold {
+        let warm_start = Instant::now();
+        model.warm_up(args.warm_up_side)?;
+        report.insert(
+            "warm_up_s".into(),
+            json!(warm_start.elapsed().as_secs_f64()),
+        );
+        report.insert("ready_s".into(), json!(start.elapsed().as_secs_f64()));
     }
     report.insert(
         "cpu_kernels".into(),

@@ -1,6 +1,7 @@
 //! One [`Hoiclip`] shared by several threads: it is `Send + Sync` (checked at compile time),
 //! `detect` from 4 threads on one detector behind an `Arc` gives exactly the detections of
-//! one thread, and 200 calls in a loop do not grow the process's memory.
+//! one thread, 200 calls in a loop do not grow the process's memory, and the loaders' warm-up
+//! changes no detection.
 
 mod common;
 
@@ -16,6 +17,13 @@ const RESIZE: ResizeConfig = ResizeConfig {
     shorter: 48,
     max_size: Some(80),
 };
+
+/// The memory test reads the whole process's RSS: the tests of this file run one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Compiles only if `T` can be moved to and shared between threads.
 fn assert_send_sync<T: Send + Sync>() {}
@@ -44,6 +52,7 @@ fn images() -> Vec<DynamicImage> {
 
 #[test]
 fn four_threads_on_one_detector_match_one_thread() {
+    let _one = one_at_a_time();
     let detector = Arc::new(detector());
     let images = Arc::new(images());
     // One thread: the reference.
@@ -100,6 +109,7 @@ const GROWTH_LIMIT_KIB: u64 = 8 * 1024;
 
 #[test]
 fn two_hundred_calls_do_not_grow_memory() {
+    let _one = one_at_a_time();
     let Some(_) = rss_kib() else {
         eprintln!("no /proc/self/status: memory growth not measured");
         return;
@@ -137,4 +147,32 @@ fn two_hundred_calls_do_not_grow_memory() {
         last <= mid + GROWTH_LIMIT_KIB / 2,
         "VmRSS keeps growing: {mid} KiB at call 120, {last} KiB at call 200: {samples:?}"
     );
+}
+
+/// The loaders' warm-up (one forward on a synthetic image, building the CPU kernels' packed
+/// weights) changes no result: a warmed detector detects exactly what a cold one does, and a
+/// detector loaded with `from_native` (warmed by the loader) too.
+#[test]
+fn warming_up_changes_no_detection() {
+    let _one = one_at_a_time();
+    let images = images();
+    let cold = detector();
+    let expected: Vec<Vec<HoiDetection>> = images
+        .iter()
+        .map(|image| cold.detect(image).expect("detect"))
+        .collect();
+    let warm = detector();
+    warm.model().warm_up(64).expect("warm up");
+    for (image, want) in images.iter().zip(&expected) {
+        assert_eq!(&warm.detect(image).expect("detect"), want);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("small.bpk");
+    cold.save_native(&path).expect("save");
+    let device = BackendChoice::Flex.device().expect("flex");
+    let mut loaded = Hoiclip::from_native(&path, &device).expect("load");
+    loaded.options_mut().resize = RESIZE;
+    for (image, want) in images.iter().zip(&expected) {
+        assert_eq!(&loaded.detect(image).expect("detect"), want);
+    }
 }

@@ -197,6 +197,34 @@ impl HoiclipModel {
         Ok(l2_normalize(self.clip.encode_text(prompts)?))
     }
 
+    /// Build now what the first forward pass would otherwise build: run one forward pass on a
+    /// small synthetic image (`side × side`, with CLIP's crop) and drop its result. On the CPU
+    /// this packs every layer's weights for the crate's kernels (convolutions, Winograd
+    /// transforms, linear layers), reads the tensors a lazily mapped native file has not read
+    /// yet and sizes the workspaces; on a GPU it compiles the kernels. Later forward passes
+    /// then run at their warm speed. Results are unchanged.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::forward`].
+    pub fn warm_up(&self, side: u32) -> Result<()> {
+        let device = self.hoi_text_embeddings.val().device();
+        let side = side.max(32);
+        let image = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(side, side, |x, y| {
+            image::Rgb([(x * 255 / side) as u8, (y * 255 / side) as u8, 128])
+        }));
+        let input = HoiclipInput::from_images_sized(
+            &[&image],
+            &[None],
+            self.config.clip.vision.image_resolution,
+            &device,
+        )?;
+        let out = self.forward(&input)?;
+        // Wait for the device: reading one value finishes the pass on any backend.
+        let _ = out.hoi_logits.slice([0..1, 0..1, 0..1]).into_data();
+        Ok(())
+    }
+
     /// The forward pass on a preprocessed batch.
     ///
     /// # Errors
