@@ -33,6 +33,8 @@
 //! Running the same command again resumes from the run directory's latest checkpoint. Ctrl-C
 //! stops cleanly after the current step and saves. See docs/training.md.
 
+mod common;
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -233,27 +235,10 @@ fn config(args: &Args) -> hoiclip::Result<TrainConfig> {
 /// released layout). Its CLIP text width (16) is not a multiple of 64, so OpenAI's rule cannot
 /// infer the head count: the CLIP configuration is given.
 fn demo_model(device: &burn::tensor::Device) -> hoiclip::Result<HoiclipModel> {
-    use hoiclip::clip::{ClipConfig, TextConfig, VisionConfig};
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hoiclip_small.pth");
     let checkpoint = hoiclip::model::Checkpoint::open(&path)?;
-    let clip = ClipConfig {
-        vision: VisionConfig {
-            image_resolution: 32,
-            patch_size: 8,
-            width: 64,
-            layers: 2,
-            heads: 2,
-            output_dim: 32,
-        },
-        text: TextConfig {
-            context_length: 77,
-            vocab_size: 49408,
-            width: 16,
-            layers: 2,
-            heads: 2,
-            output_dim: 32,
-        },
-    };
+    // The real vocabulary, text width 16 with 2 heads.
+    let clip = common::fixture_clip_config(49408, 16, 2);
     let config = hoiclip::model::HoiclipConfig::from_weights_with_clip(
         &checkpoint.weights,
         checkpoint.args.as_ref(),

@@ -23,12 +23,14 @@
 //! shape (e.g. the authors'), otherwise they are zero. `--report report.json` writes what was
 //! used. See docs/data.md.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
-use hoiclip::clip::{Clip, ClipConfig, TextConfig, VisionConfig};
+use hoiclip::clip::Clip;
 use hoiclip::data::{
     CustomTrainingSet, HicoTrainingOptions, HicoTrainingSet, TrainingSet, VcocoTrainingOptions,
     VcocoTrainingSet,
@@ -89,28 +91,6 @@ struct Args {
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-/// The CLIP fixtures' shape (text width 48 needs the head count given).
-fn demo_clip_config() -> ClipConfig {
-    ClipConfig {
-        vision: VisionConfig {
-            image_resolution: 32,
-            patch_size: 8,
-            width: 64,
-            layers: 2,
-            heads: 2,
-            output_dim: 32,
-        },
-        text: TextConfig {
-            context_length: 77,
-            vocab_size: 500,
-            width: 48,
-            layers: 2,
-            heads: 4,
-            output_dim: 32,
-        },
-    }
 }
 
 fn run(mut args: Args) -> hoiclip::Result<()> {
@@ -184,7 +164,7 @@ fn run(mut args: Args) -> hoiclip::Result<()> {
     let clip = if args.demo && args.clip.is_none() {
         Clip::from_file_with_config(
             fixtures().join("clip_openai_small.pth"),
-            &demo_clip_config(),
+            &common::fixture_clip_config(500, 48, 4),
             &device,
         )?
     } else {

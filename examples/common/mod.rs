@@ -1,4 +1,5 @@
-//! Measuring helpers shared by the bench examples (`bench_forward`, `bench_train_step`).
+//! Helpers shared by the examples: measuring (`bench_forward`, `bench_train_step`,
+//! `bench_loader`) and the test fixtures' small CLIP shape (the `--demo` modes).
 
 // Each example uses its own subset of these helpers.
 #![allow(dead_code)]
@@ -46,5 +47,34 @@ pub fn set_threads(threads: Option<usize>) {
     if let Some(n) = threads {
         // SAFETY: called first in `main`, before any other thread exists.
         unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+    }
+}
+
+/// The shape of the test fixtures' small random CLIP (tests/fixtures/gen_clip_fixtures.py and
+/// gen_hoiclip_fixtures.py): 32-pixel ViT, 64 wide, embeddings of 32; the text side's width
+/// and heads are given because a width that is not a multiple of 64 does not tell the heads.
+pub fn fixture_clip_config(
+    vocab_size: usize,
+    text_width: usize,
+    text_heads: usize,
+) -> hoiclip::clip::ClipConfig {
+    use hoiclip::clip::{ClipConfig, TextConfig, VisionConfig};
+    ClipConfig {
+        vision: VisionConfig {
+            image_resolution: 32,
+            patch_size: 8,
+            width: 64,
+            layers: 2,
+            heads: 2,
+            output_dim: 32,
+        },
+        text: TextConfig {
+            context_length: 77,
+            vocab_size,
+            width: text_width,
+            layers: 2,
+            heads: text_heads,
+            output_dim: 32,
+        },
     }
 }

@@ -15,6 +15,7 @@ use image::DynamicImage;
 use super::reader::PairMerger;
 use super::sample::TrainingSample;
 use super::target::HoiTarget;
+use crate::error::{HoiclipError, Result};
 
 /// One annotated box: `[x1, y1, x2, y2]` pixels of the sample's image and its object class.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -93,7 +94,12 @@ impl AnnotatedSample {
     /// A sample from a [`TrainingSample`] (normalised boxes back to pixels): each pair gets
     /// its own human box (and object box, unless the pair is object-less), each of its HOI
     /// classes one interaction.
-    pub fn from_sample(sample: &TrainingSample) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// [`HoiclipError::Target`] naming the sample when the target's per-pair lists differ in
+    /// length.
+    pub fn from_sample(sample: &TrainingSample) -> Result<Self> {
         let (w, h) = (sample.image.width() as f32, sample.image.height() as f32);
         let pixels = |b: [f32; 4]| {
             [
@@ -104,6 +110,21 @@ impl AnnotatedSample {
             ]
         };
         let t = &sample.target;
+        let n = t.human_boxes.len();
+        for (field, len) in [
+            ("object_boxes", t.object_boxes.len()),
+            ("object_labels", t.object_labels.len()),
+            ("hoi_labels", t.hoi_labels.len()),
+        ] {
+            if len != n {
+                return Err(HoiclipError::Target {
+                    image: sample.name.clone(),
+                    reason: format!(
+                        "{field} has {len} entries, human_boxes has {n} (one per pair)"
+                    ),
+                });
+            }
+        }
         let mut boxes = Vec::new();
         let mut interactions = Vec::new();
         for pair in 0..t.len() {
@@ -128,12 +149,12 @@ impl AnnotatedSample {
                 });
             }
         }
-        Self {
+        Ok(Self {
             name: sample.name.clone(),
             image: sample.image.clone(),
             boxes,
             interactions,
-        }
+        })
     }
 }
 
@@ -153,7 +174,8 @@ pub(crate) fn target_of(
     height: u32,
 ) -> HoiTarget {
     let mut pairs = PairMerger::new();
-    for i in interactions.iter().filter(|i| is_kept(boxes, i)) {
+    for i in interactions {
+        // An interaction with a dropped box is skipped.
         let Some(subject) = kept(boxes, i.subject) else {
             continue;
         };
@@ -246,9 +268,17 @@ mod tests {
     }
 
     #[test]
+    fn from_sample_refuses_a_target_of_uneven_lists() {
+        let mut s = sample().into_sample(false);
+        s.target.object_labels.pop();
+        let err = AnnotatedSample::from_sample(&s).unwrap_err().to_string();
+        assert!(err.contains("object_labels"), "{err}");
+    }
+
+    #[test]
     fn from_sample_round_trips_the_target() {
         let s = sample().into_sample(false);
-        let back = AnnotatedSample::from_sample(&s).target();
+        let back = AnnotatedSample::from_sample(&s).unwrap().target();
         assert_eq!(back.hoi_labels, s.target.hoi_labels);
         assert_eq!(back.object_labels, s.target.object_labels);
         for (a, b) in back.human_boxes.iter().zip(&s.target.human_boxes) {

@@ -69,7 +69,7 @@ impl TrainingSet for InMemorySet {
     }
 
     fn annotated(&self, index: usize) -> Result<AnnotatedSample> {
-        Ok(AnnotatedSample::from_sample(&self.get(index)?))
+        AnnotatedSample::from_sample(&self.get(index)?)
     }
 
     fn get(&self, index: usize) -> Result<TrainingSample> {
