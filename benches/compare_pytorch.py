@@ -21,7 +21,8 @@ What it does:
    synthetic images, 640×480 and 480×640, padded to 1066×1066 as
    `nested_tensor_from_tensor_list` does. Both sides read those tensors: preprocessing is
    not part of the timed forward.
-3. Builds the Rust binary (`cargo build --release --all-features --example bench_forward`,
+3. Builds the Rust binary (`cargo build --release --example bench_forward`, plus
+   `--features <device>` for a backend other than flex,
    `CARGO_TARGET_DIR` respected, default /var/tmp/hoiclip-target-release) unless
    `--rust-bin` is given, and converts the `.pth` once to the native format.
 4. Load times, alternating (`--load-runs` each): PyTorch `torch.load` of the `.pth` (and
@@ -95,6 +96,19 @@ def torch_worker(a):
     t_model = time.perf_counter() - t0
     info = {"ready": True, "torch_load_s": t_load, "load_s": t_model, "torch": torch.__version__,
             "threads": torch.get_num_threads(), "rss_after_load_mb": vm_field("VmRSS")}
+    if a.load_only and a.authors_build:
+        # HOICLIP.__init__ (init_classifier_with_CLIP) encodes, with CLIP's text encoder, the
+        # 600 HOI prompts, the same 600 again (`text_inputs_del`: all of them unless
+        # --del_unseen) and the 81 object prompts, each tokenized to 77 tokens. The mirror
+        # above took `hoi_cls` from a file instead; this adds what the authors' build runs.
+        # The cost does not depend on the prompts' words (every prompt is 77 tokens).
+        tokens_hoi = hf.tokenize(["a photo of a person riding a bicycle"] * 600, 77)
+        tokens_obj = hf.tokenize(["a photo of a bicycle"] * 81, 77)
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            for tokens in (tokens_hoi, tokens_hoi, tokens_obj):
+                model.clip_model.encode_text(tokens)
+        info["authors_text_encoding_s"] = time.perf_counter() - t1
     if a.load_only:
         info["peak_rss_mb"] = vm_field("VmHWM")
         print(json.dumps(info), flush=True)
@@ -119,6 +133,120 @@ def torch_worker(a):
         else:
             reply = {"error": line.strip()}
         print(json.dumps(reply), flush=True)
+
+
+# ----------------------------------------------------------------------------
+# FLOPs per stage (the profile's fraction of peak)
+# ----------------------------------------------------------------------------
+STAGES = ("1_backbone", "2_input_proj_pos", "3_encoder", "4_instance_decoder_boxes", "5_clip_visual",
+          "6_interaction_decoder", "7_heads")
+
+
+def stage_flops(a):
+    """Multiply-add FLOPs (2 per MAC: convolutions, matrix products, attention) of each stage of
+    the forward on the single 800×1066 input, counted by torch's FlopCounterMode on the mirror
+    (`gen_hoiclip_fixtures.forward`, split at the stage boundaries `bench_forward --stages`
+    uses). Element-wise work (norms, activations, softmax) is not counted."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from safetensors.torch import load_file
+
+    sys.path.insert(0, str(FIXTURES))
+    import gen_hoiclip_fixtures as hf
+
+    torch.set_num_threads(a.threads)
+    path = Path(a.work) / "inputs.safetensors"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_inputs(a, path)
+    inputs = load_file(str(path))
+    images, mask, clip = inputs["single_images"], inputs["single_mask"].bool(), inputs["single_clip"]
+    model = hf.HOICLIP(hf.FULL).eval()
+    model.transformer.hoi_cls = torch.randn(600, hf.FULL["clip_embed_dim"])
+    tr = model.transformer
+    counts = {}
+
+    def count(name, fn):
+        with FlopCounterMode(display=False) as fc:
+            out = fn()
+        counts[name] = fc.get_total_flops()
+        return out
+
+    with torch.no_grad():
+        feat, fmask = count("1_backbone", lambda: model.backbone[0](images, mask))
+
+        def proj():
+            pos = hf.detfx.sine_position_embedding(fmask, tr.d_model // 2).to(feat.dtype)
+            return model.input_proj(feat).flatten(2).permute(2, 0, 1), pos.flatten(2).permute(2, 0, 1)
+
+        src, pos = count("2_input_proj_pos", proj)
+        m = fmask.flatten(1)
+        memory = count("3_encoder", lambda: tr.encoder(src, m, pos))
+        q = model.query_embed_h.weight.shape[0]
+        qo = (model.query_embed_o.weight + model.pos_guided_embedd.weight).unsqueeze(1)
+        qh = (model.query_embed_h.weight + model.pos_guided_embedd.weight).unsqueeze(1)
+        query_pos = torch.cat((qh, qo), dim=0)
+
+        def decoder():
+            hs = tr.instance_decoder(torch.zeros_like(query_pos), memory, m, pos, query_pos).transpose(1, 2)
+            model.hum_bbox_embed(hs[-1:, :, :q]), model.obj_bbox_embed(hs[-1:, :, q:])
+            return hs
+
+        hs = count("4_instance_decoder_boxes", decoder)
+        h_hs, o_hs = hs[:, :, :q, :], hs[:, :, q:, :]
+        cls, tokens = count("5_clip_visual", lambda: hf.encode_image(model.clip_model, clip))
+
+        def interaction():
+            mem = tr.obj_class_ln(tr.obj_class_fc(memory))
+            inter = tr.queries2spacial_proj_norm(tr.queries2spacial_proj(((h_hs + o_hs) / 2.0)[-1]))
+            return tr.clip_interaction_decoder(inter.permute(1, 0, 2), tokens.permute(1, 0, 2), mem)
+
+        inter_hs = count("6_interaction_decoder", interaction)
+
+        def heads():
+            x = (inter_hs[-1:] @ model.clip_model.visual.proj)
+            verb = model.inter2verb(x)
+            model.visual_projection(x), model.verb_projection(verb) @ model.verb2hoi_proj
+            model.obj_visual_projection(model.obj_class_fc(o_hs[-1:]))
+            cls @ tr.hoi_cls.T
+
+        count("7_heads", heads)
+    return counts
+
+
+def report_stage_flops(a):
+    """`--stage-flops`: FLOPs per stage, and with `--rust-stages FILE` (the JSON of
+    `bench_forward --stages`) each stage's rate and fraction of the cores' FMA peak."""
+    counts = stage_flops(a)
+    rust = {}
+    if a.rust_stages:
+        report = json.loads(Path(a.rust_stages).read_text())
+        rust = report["batches"]["single"]["stages"] if "batches" in report else report["stages"]
+    mhz = max(float(line.split(":")[1]) for line in open("/proc/cpuinfo") if line.startswith("cpu MHz"))
+    # Two 256-bit FMA pipes per core: 2 × 8 lanes × 2 FLOP per cycle.
+    peak = a.threads * 32 * mhz / 1000.0 if a.peak_gflops is None else a.peak_gflops
+    lines = [f"FMA peak assumed: {peak:.0f} GFLOP/s ({a.threads} cores × 32 FLOP/cycle × {mhz:.0f} MHz)"
+             if a.peak_gflops is None else f"FMA peak given: {peak:.0f} GFLOP/s", "",
+             "| stage | GFLOP | Rust time | GFLOP/s | fraction of peak |", "|---|---|---|---|---|"]
+    total_f, total_t = 0.0, 0.0
+    for name in STAGES:
+        g = counts[name] / 1e9
+        t = rust.get(name)
+        total_f += g
+        if t:
+            total_t += t
+            lines.append(f"| {name} | {g:.1f} | {t:.3f} s | {g / t:.0f} | {g / t / peak:.0%} |")
+        else:
+            lines.append(f"| {name} | {g:.1f} | — | — | — |")
+    if total_t:
+        lines.append(f"| whole forward | {total_f:.1f} | {total_t:.3f} s | {total_f / total_t:.0f} | "
+                     f"{total_f / total_t / peak:.0%} |")
+    else:
+        lines.append(f"| whole forward | {total_f:.1f} | | | |")
+    print("\n".join(lines))
+    if a.json:
+        Path(a.json).write_text(json.dumps({"gflop": {k: v / 1e9 for k, v in counts.items()}, "rust_s": rust,
+                                            "peak_gflops": peak}, indent=1))
 
 
 # ----------------------------------------------------------------------------
@@ -154,7 +282,9 @@ def rust_binary(a):
         return a.rust_bin
     target = os.environ.get("CARGO_TARGET_DIR", "/var/tmp/hoiclip-target-release")
     env = dict(os.environ, CARGO_TARGET_DIR=target)
-    subprocess.run(["cargo", "build", "--release", "--all-features", "--example", "bench_forward"],
+    # Only the backend measured (flex is the default feature): no wgpu stack to build for a CPU run.
+    features = [] if a.device == "flex" else ["--features", a.device]
+    subprocess.run(["cargo", "build", "--release", "--example", "bench_forward"] + features,
                    cwd=ROOT, env=env, check=True)
     return str(Path(target) / "release" / "examples" / "bench_forward")
 
@@ -194,6 +324,25 @@ class Worker:
         self.proc.wait(timeout=60)
 
 
+def work_and_checkpoint(a):
+    """`--work` (created) and the full-size random checkpoint in `--full-dir` (exits if it is
+    missing, saying how to make it)."""
+    work = Path(a.work)
+    work.mkdir(parents=True, exist_ok=True)
+    pth = Path(a.full_dir) / "hoiclip_full.pth"
+    if not pth.exists():
+        sys.exit(f"{pth} missing: run `python3 tests/fixtures/gen_hoiclip_fixtures.py --full-size {a.full_dir}`")
+    return work, pth
+
+
+def finish(a, res, lines):
+    """Prints the table `lines`, stores it in `res` and writes `res` to `--json` if given."""
+    res["table"] = "\n".join(lines)
+    print(res["table"])
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=1))
+
+
 def med(xs):
     return statistics.median(xs) if xs else None
 
@@ -228,17 +377,25 @@ def main():
     ap.add_argument("--rust-bin", help="prebuilt bench_forward binary (default: build it)")
     ap.add_argument("--skip-pth-load", action="store_true", help="skip the Rust .pth load timing (slow)")
     ap.add_argument("--json", help="write the full results here")
+    ap.add_argument("--skip-forward", action="store_true", help="measure the loads only")
+    ap.add_argument("--stage-flops", action="store_true",
+                    help="count each forward stage's FLOPs on the mirror (single image) and exit; with "
+                         "--rust-stages, report each stage's fraction of the FMA peak")
+    ap.add_argument("--rust-stages", help="JSON written by `bench_forward --stages` (single batch)")
+    ap.add_argument("--peak-gflops", type=float, help="the cores' FMA peak (default: threads × 32 × cpu MHz)")
     ap.add_argument("--worker", choices=["torch"], help=argparse.SUPPRESS)
     ap.add_argument("--load-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--authors-build", action="store_true",
+                    help="also time the text encoding the authors' HOICLIP.__init__ runs (1281 prompts of 77 "
+                         "tokens; about a minute on 2 cores) and compare the Rust .pth load with "
+                         "torch.load + that build")
     a = ap.parse_args()
     if a.worker == "torch":
         return torch_worker(a)
+    if a.stage_flops:
+        return report_stage_flops(a)
 
-    work = Path(a.work)
-    work.mkdir(parents=True, exist_ok=True)
-    pth = Path(a.full_dir) / "hoiclip_full.pth"
-    if not pth.exists():
-        sys.exit(f"{pth} missing: run `python3 tests/fixtures/gen_hoiclip_fixtures.py --full-size {a.full_dir}`")
+    work, pth = work_and_checkpoint(a)
     inputs = work / "inputs.safetensors"
     if not inputs.exists():
         print("writing", inputs, write_inputs(a, inputs), file=sys.stderr)
@@ -260,7 +417,9 @@ def main():
              "rust_native_first_forward": [], "rust_pth": [], "rust_pth_peak_mb": []}
     for i in range(a.load_runs):
         print(f"load round {i + 1}/{a.load_runs}", file=sys.stderr)
-        t = run_json(me + ["--load-only"], env)
+        t = run_json(me + ["--load-only"] + (["--authors-build"] if a.authors_build else []), env)
+        if "authors_text_encoding_s" in t:
+            loads.setdefault("torch_authors_build", []).append(t["load_s"] + t["authors_text_encoding_s"])
         loads["torch_load"].append(t["torch_load_s"])
         loads["torch_model"].append(t["load_s"])
         loads["torch_peak_mb"].append(t["peak_rss_mb"])
@@ -271,10 +430,14 @@ def main():
         if not a.skip_pth_load:
             r = run_json(rust_base + ["--checkpoint", str(pth), "--batch", "", "--warmup", "0", "--runs", "0"], env)
             loads["rust_pth"].append(r["load_s"])
+            # `Hoiclip::from_checkpoint` also warms the model up (first detect at full speed).
+            loads.setdefault("rust_pth_with_warm_up", []).append(r["load_s"] + r.get("warm_up_s", 0.0))
             loads["rust_pth_peak_mb"].append(r["peak_rss_mb"])
     res["loads"] = loads
 
     # Forward passes, alternating A/B.
+    if a.skip_forward:
+        return report_loads_only(a, res, loads)
     workers = {"torch": Worker("torch", me, env),
                "rust": Worker("rust", rust_base + ["--checkpoint", str(native), "--serve"], env)}
     times = {side: {"single": [], "pair": []} for side in workers}
@@ -330,13 +493,35 @@ def main():
     if loads["rust_pth"]:
         lines.append(row("load: Rust .pth (incl. 600 text prompts) vs torch.load + build", med(loads["rust_pth"]),
                          med(loads["torch_model"])))
+        if loads.get("torch_authors_build"):
+            lines.append(row("load: Rust .pth + warm-up (`Hoiclip::from_checkpoint`) vs the authors' build",
+                             med(loads["rust_pth_with_warm_up"]), med(loads["torch_authors_build"]), goal=0.5))
+            lines.append(row("load: Rust .pth vs the authors' build (torch.load + build + load_state_dict + "
+                             "init_classifier_with_CLIP's text encoding)", med(loads["rust_pth"]),
+                             med(loads["torch_authors_build"]), goal=0.5))
         lines.append(row("peak RSS, .pth load process", med(loads["rust_pth_peak_mb"]), med(loads["torch_peak_mb"]),
                          unit="MiB"))
-    table = "\n".join(lines)
-    res["table"] = table
-    print(table)
-    if a.json:
-        Path(a.json).write_text(json.dumps(res, indent=1))
+    finish(a, res, lines)
+
+
+def report_loads_only(a, res, loads):
+    """The load rows alone (`--skip-forward`)."""
+    res["loadavg_after"] = os.getloadavg()
+    lines = ["| measure | Rust | PyTorch | Rust / PyTorch |", "|---|---|---|---|"]
+
+    def add(what, rust, torch_):
+        if rust and torch_:
+            r, t = med(rust), med(torch_)
+            lines.append(f"| {what} | {r:.3f} s | {t:.3f} s | {r / t:.2f}× |")
+
+    add("load: Rust native vs torch.load(.pth)", loads["rust_native"], loads["torch_load"])
+    add("load: Rust .pth vs torch.load + build (text embeddings from a file)", loads["rust_pth"],
+        loads["torch_model"])
+    add("load: Rust .pth vs the authors' build (+ init_classifier_with_CLIP's text encoding)",
+        loads["rust_pth"], loads.get("torch_authors_build"))
+    add("load: Rust .pth + warm-up (Hoiclip::from_checkpoint) vs the authors' build",
+        loads.get("rust_pth_with_warm_up"), loads.get("torch_authors_build"))
+    finish(a, res, lines)
 
 
 if __name__ == "__main__":

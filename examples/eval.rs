@@ -53,6 +53,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hoiclip::detector::Batching;
 use hoiclip::eval::vcoco::official::{
     self as vcoco_official, VCOCO_IOU_THRESHOLD, VcocoDetections, VcocoGroundTruth,
 };
@@ -105,6 +106,15 @@ enum Command {
         /// Images per detector call.
         #[arg(long, default_value_t = 1)]
         batch_size: usize,
+        /// Batch images the model resizes to the same size (no padding: each image's
+        /// detections are those of a batch of one); without it, consecutive images are
+        /// padded to the largest, as the authors' evaluation batches them.
+        #[arg(long)]
+        same_size: bool,
+        /// Batches run at once on the one detector (2 overlaps one pass's serial stretches
+        /// with another's parallel work on a CPU; images then finish out of order).
+        #[arg(long, default_value_t = 1)]
+        in_flight: usize,
         /// Top-k of the training-free enhancement; 0 turns it off (the authors' baseline
         /// numbers are without it).
         #[arg(long, default_value_t = 10)]
@@ -146,6 +156,15 @@ enum Command {
         /// Images per detector call.
         #[arg(long, default_value_t = 1)]
         batch_size: usize,
+        /// Batch images the model resizes to the same size (no padding: each image's
+        /// detections are those of a batch of one); without it, consecutive images are
+        /// padded to the largest, as the authors' evaluation batches them.
+        #[arg(long)]
+        same_size: bool,
+        /// Batches run at once on the one detector (2 overlaps one pass's serial stretches
+        /// with another's parallel work on a CPU; images then finish out of order).
+        #[arg(long, default_value_t = 1)]
+        in_flight: usize,
         /// Top-k of the training-free enhancement; 0 turns it off.
         #[arg(long, default_value_t = 10)]
         enhancement_top_k: usize,
@@ -295,6 +314,8 @@ fn run(cli: Cli) -> hoiclip::Result<()> {
             device,
             output,
             batch_size,
+            same_size,
+            in_flight,
             enhancement_top_k,
             shard,
             score,
@@ -310,7 +331,9 @@ fn run(cli: Cli) -> hoiclip::Result<()> {
             }
             let detector = load_detector(&checkpoint, &device, enhancement_top_k)?;
             let zero_shot = zero_shot_split(&detector, score.zero_shot, &checkpoint);
-            let outcome = run_with_progress(&detector, &images, &output, batch_size, &names)?;
+            let batching = batching(batch_size, same_size);
+            let outcome =
+                run_with_progress(&detector, &images, &output, batching, in_flight, &names)?;
             if let Some(shard) = shard {
                 eprintln!(
                     "shard {shard}: {} images in {} ({} resumed, {} detected); score the \
@@ -360,6 +383,8 @@ fn run(cli: Cli) -> hoiclip::Result<()> {
             device,
             output,
             batch_size,
+            same_size,
+            in_flight,
             enhancement_top_k,
             score,
         } => {
@@ -380,7 +405,9 @@ fn run(cli: Cli) -> hoiclip::Result<()> {
                 .iter()
                 .map(|i| i.file_name.clone())
                 .collect();
-            let run = DetectionRun::new(&images, &output).batch_size(batch_size);
+            let run = DetectionRun::new(&images, &output)
+                .batching(batching(batch_size, same_size))
+                .in_flight(in_flight);
             let outcome = with_progress(names.len(), |progress| {
                 run.run_records::<VcocoPairRecord, _, _>(&detector, &names, progress)
             })?;
@@ -535,14 +562,26 @@ fn load_detector(
     Ok(detector)
 }
 
+/// `--batch-size` and `--same-size` as a [`Batching`].
+fn batching(batch_size: usize, same_size: bool) -> Batching {
+    if same_size {
+        Batching::SameSize(batch_size)
+    } else {
+        Batching::InOrder(batch_size)
+    }
+}
+
 fn run_with_progress(
     detector: &dyn HoiDetector,
     images: &Path,
     output: &Path,
-    batch_size: usize,
+    batching: Batching,
+    in_flight: usize,
     file_names: &[String],
 ) -> hoiclip::Result<hoiclip::eval::RunOutcome> {
-    let run = DetectionRun::new(images, output).batch_size(batch_size);
+    let run = DetectionRun::new(images, output)
+        .batching(batching)
+        .in_flight(in_flight);
     with_progress(file_names.len(), |progress| {
         run.run(detector, file_names, progress)
     })

@@ -4,13 +4,18 @@
 //! Images of different sizes make batches padded: the test also shows that pairing the images
 //! differently changes predictions, which is why shards take whole batches. Missing and
 //! doubled shards are errors naming the image or files.
+//!
+//! The pipelined runner's batching (`hoiclip::detector::pipeline`): same-size batches give
+//! every image the detections of a batch of one; in-order batches those of `detect_batch`
+//! on consecutive images; a run with either batching holds every image once.
 
 mod common;
 
 use common::fixture;
-use hoiclip::Hoiclip;
+use hoiclip::detector::{Batching, detect_files};
 use hoiclip::eval::{DetectionRun, Predictions, RunProgress, Shard, merge_shards};
 use hoiclip::model::ResizeConfig;
+use hoiclip::{HoiDetector, Hoiclip};
 
 fn detector() -> Hoiclip {
     let device = hoiclip::BackendChoice::Flex.device().expect("flex");
@@ -106,5 +111,83 @@ fn sharded_runs_merge_into_the_single_device_predictions() {
     assert!(
         differs,
         "padding with other images should change some scores"
+    );
+}
+
+#[test]
+fn same_size_batches_give_each_image_its_batch_of_one_detections() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let names = images(dir.path());
+    let paths: Vec<std::path::PathBuf> = names.iter().map(|n| dir.path().join(n)).collect();
+    let detector = detector();
+    let alone: Vec<_> = paths
+        .iter()
+        .map(|p| {
+            let image = hoiclip::imaging::open_image(p).expect("image");
+            detector.detect(&image).expect("detect")
+        })
+        .collect();
+    assert!(alone.iter().any(|d| !d.is_empty()));
+    let same_size = detect_files(&detector, &paths, Batching::SameSize(2)).expect("same size");
+    assert_eq!(same_size, alone, "same-size batches are not padded");
+
+    // In-order batches are `detect_batch` on consecutive images (padded).
+    let in_order = detect_files(&detector, &paths, Batching::InOrder(2)).expect("in order");
+    for (i, pair) in paths.chunks(2).enumerate() {
+        let images: Vec<_> = pair
+            .iter()
+            .map(|p| hoiclip::imaging::open_image(p).expect("image"))
+            .collect();
+        let batch = detector.detect_batch(&images).expect("batch");
+        assert_eq!(in_order[2 * i..2 * i + pair.len()], batch[..], "batch {i}");
+    }
+    assert_ne!(in_order, alone, "mixed sizes are padded in order");
+
+    // The resumable runner with same-size batches holds every image once, each with its
+    // batch-of-one predictions (the file lists them in the order they finished).
+    let single = DetectionRun::new(dir.path(), dir.path().join("alone.jsonl"))
+        .run(&detector, &names, |_: &RunProgress<'_>| {})
+        .expect("batch-of-one run")
+        .predictions;
+    let grouped = DetectionRun::new(dir.path(), dir.path().join("same-size.jsonl"))
+        .batching(Batching::SameSize(2))
+        .run(&detector, &names, |_: &RunProgress<'_>| {})
+        .expect("same-size run")
+        .predictions;
+    // Two batches in flight on the one detector: the same predictions again.
+    let concurrent = DetectionRun::new(dir.path(), dir.path().join("in-flight.jsonl"))
+        .batching(Batching::SameSize(2))
+        .in_flight(2)
+        .run(&detector, &names, |_: &RunProgress<'_>| {})
+        .expect("two in flight")
+        .predictions;
+    for other in [&grouped, &concurrent] {
+        assert_eq!(other.images().len(), names.len());
+        for a in single.images() {
+            let b = other
+                .images()
+                .iter()
+                .find(|b| b.filename == a.filename)
+                .expect("every image once");
+            assert_eq!(a, b, "image {}", a.filename);
+        }
+    }
+
+    // A missing image fails the run with its name; what finished before stays in the file.
+    let mut with_missing = names.clone();
+    with_missing.insert(3, "missing.png".into());
+    let out = dir.path().join("missing.jsonl");
+    let err = DetectionRun::new(dir.path(), &out)
+        .batching(Batching::SameSize(2))
+        .run(&detector, &with_missing, |_: &RunProgress<'_>| {})
+        .expect_err("missing image");
+    assert!(err.to_string().contains("missing.png"), "{err}");
+    let (kept, _) = DetectionRun::new(dir.path(), &out)
+        .read_existing()
+        .expect("partial output");
+    assert_eq!(
+        kept.images().len(),
+        3,
+        "the three images before the missing one"
     );
 }

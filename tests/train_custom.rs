@@ -5,6 +5,8 @@
 //! the trainer runs the authors' augmentation (small sizes) and steps; the fine-tuned
 //! detector reports the custom classes.
 
+#![cfg(feature = "train")]
+
 mod common;
 
 use std::sync::atomic::AtomicBool;

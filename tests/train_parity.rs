@@ -284,7 +284,7 @@ fn grad_tolerance(backend: BackendChoice) -> f64 {
 
 #[test]
 fn the_trainable_set_is_the_authors() {
-    let device = BackendChoice::Flex.device().expect("flex");
+    let device = first_backend();
     let model = training_model(&device);
     let report = report();
     let count = |key: &str| -> usize {
@@ -521,7 +521,7 @@ fn the_reference_ran_the_configuration_tested_here() {
 fn a_non_finite_loss_stops_the_step_naming_it() {
     let io = Fixture::open(FIXTURE);
     let targets = targets(&io);
-    let device = BackendChoice::Flex.device().expect("flex");
+    let device = first_backend();
     let mut model = common::hoiclip_small_model(&device);
     // A NaN object logit scale makes the object logits, and so the object loss, NaN.
     model.heads.obj_logit_scale = burn::module::Param::from_tensor(Tensor::from_data(
@@ -576,7 +576,7 @@ fn a_non_finite_loss_stops_the_step_naming_it() {
 #[test]
 fn training_dropout_is_random_per_seed_and_absent_in_inference() {
     let io = Fixture::open(FIXTURE);
-    let device = BackendChoice::Flex.device().expect("flex");
+    let device = first_backend();
     let adevice = device.clone().autodiff();
     let plain = training_model(&device);
     let model = hoiclip::train::set_dropout(plain.clone(), 0.1).expect("dropout");
@@ -608,4 +608,21 @@ fn training_dropout_is_random_per_seed_and_absent_in_inference() {
         &io.f32("main_pred_hoi_logits"),
         1e-4,
     );
+}
+
+/// A CPU backend for the checks that do not depend on the backend: the first CPU one of
+/// `HOICLIP_TEST_BACKENDS` (flex by default), else the first compiled one (a wgpu-only run
+/// still checks them on the CPU).
+fn first_backend() -> Device {
+    let listed = backends()
+        .into_iter()
+        .find(|(choice, _)| *choice != BackendChoice::Wgpu)
+        .map(|(_, device)| device);
+    listed.unwrap_or_else(|| {
+        let cpu = BackendChoice::compiled()
+            .into_iter()
+            .find(|choice| *choice != BackendChoice::Wgpu)
+            .expect("a CPU backend compiled in");
+        cpu.device().expect("compiled CPU backend")
+    })
 }

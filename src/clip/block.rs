@@ -68,7 +68,7 @@ impl ResidualAttentionBlock {
     pub fn load(loader: &mut WeightLoader<'_>, prefix: &str, d: usize, heads: usize) -> Res<Self> {
         Ok(Self {
             ln_1: loader.layer_norm(&format!("{prefix}.ln_1"), d, CLIP_LAYER_NORM_EPS)?,
-            attn: TorchMultiheadAttention::load(loader, &format!("{prefix}.attn"), d, heads)?,
+            attn: loader.multihead_attention(&format!("{prefix}.attn"), d, heads)?,
             ln_2: loader.layer_norm(&format!("{prefix}.ln_2"), d, CLIP_LAYER_NORM_EPS)?,
             c_fc: loader.linear(&format!("{prefix}.mlp.c_fc"), d, 4 * d, true)?,
             c_proj: loader.linear(&format!("{prefix}.mlp.c_proj"), 4 * d, d, true)?,

@@ -100,8 +100,7 @@ impl EncoderLayer {
     ) -> Res<Self> {
         let (d, f) = (config.d_model, config.dim_feedforward);
         Ok(Self {
-            self_attn: TorchMultiheadAttention::load(
-                loader,
+            self_attn: loader.multihead_attention(
                 &format!("{prefix}.self_attn"),
                 d,
                 config.n_heads,
@@ -159,9 +158,8 @@ impl DecoderLayer {
     ) -> Res<Self> {
         let (d, f, h) = (config.d_model, config.dim_feedforward, config.n_heads);
         Ok(Self {
-            self_attn: TorchMultiheadAttention::load(loader, &format!("{prefix}.self_attn"), d, h)?,
-            multihead_attn: TorchMultiheadAttention::load(
-                loader,
+            self_attn: loader.multihead_attention(&format!("{prefix}.self_attn"), d, h)?,
+            multihead_attn: loader.multihead_attention(
                 &format!("{prefix}.multihead_attn"),
                 d,
                 h,

@@ -8,7 +8,7 @@ use burn::tensor::{Device, Tensor};
 use image::DynamicImage;
 
 use super::options::{DetectOptions, Enhancement};
-use super::{HoiDetection, HoiDetector};
+use super::{HoiDetection, HoiDetector, Prepared, PreparedBatch};
 use crate::detection::box_head::cxcywh_to_xyxy_pixels;
 use crate::error::{HoiclipError, Result};
 use crate::model::{
@@ -390,6 +390,34 @@ impl HoiDetector for Hoiclip {
         let refs: Vec<&DynamicImage> = images.iter().collect();
         let input = self.prepare(&refs)?;
         self.detect_prepared(&input)
+    }
+
+    /// The detection branch's input size ([`crate::imaging::detr_transform::detr_target_size`] with the
+    /// options' resize).
+    fn input_size(&self, image: &DynamicImage) -> (u32, u32) {
+        let resize = self.options.resize;
+        crate::imaging::detr_transform::detr_target_size(
+            image.width(),
+            image.height(),
+            resize.shorter,
+            resize.max_size,
+        )
+    }
+
+    /// Resizes, normalises and pads the batch ([`Hoiclip::prepare`]).
+    fn prepare_batch(&self, images: Vec<DynamicImage>) -> Result<PreparedBatch> {
+        if images.is_empty() {
+            return Ok(PreparedBatch::images(images));
+        }
+        let refs: Vec<&DynamicImage> = images.iter().collect();
+        Ok(PreparedBatch::hoiclip(self.prepare(&refs)?))
+    }
+
+    fn detect_prepared_batch(&self, batch: PreparedBatch) -> Result<Vec<Vec<HoiDetection>>> {
+        match batch.0 {
+            Prepared::Images(images) => self.detect_batch(&images),
+            Prepared::Hoiclip(input) => self.detect_prepared(&input),
+        }
     }
 }
 

@@ -5,6 +5,9 @@
 //! run that is interrupted loses at most the image it was working on: the next run reads the
 //! file, drops a torn last line (one without its newline), and continues with the images
 //! that have no line yet. The result is the same as an uninterrupted run's.
+//!
+//! Decoding and preprocessing run on a second thread one batch ahead of the model
+//! ([`crate::detector::pipeline`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
@@ -15,7 +18,7 @@ use super::ids::HoiTable;
 use super::predictions::{
     CategoryMeaning, ImagePredictions, Predictions, jsonl_line, parse_image, write_err,
 };
-use crate::detector::{HoiDetection, HoiDetector};
+use crate::detector::{Batching, HoiDetection, HoiDetector, Pipeline, detect_pipelined};
 use crate::error::{HoiclipError, Result};
 
 /// Where a run stands, passed to the progress callback after every image.
@@ -49,7 +52,8 @@ pub struct RunOutcome {
 pub struct DetectionRun {
     image_dir: PathBuf,
     output: PathBuf,
-    batch_size: usize,
+    batching: Batching,
+    in_flight: usize,
 }
 
 impl DetectionRun {
@@ -58,14 +62,31 @@ impl DetectionRun {
         Self {
             image_dir: image_dir.into(),
             output: output.into(),
-            batch_size: 1,
+            batching: Batching::InOrder(1),
+            in_flight: 1,
         }
     }
 
-    /// Images per [`HoiDetector::detect_batch`] call (default 1; at least 1). Each batch is
-    /// written when it is done.
+    /// Consecutive images per batch (default 1; at least 1), padded to the largest as the
+    /// authors' evaluation does: [`Batching::InOrder`]. Each batch is written when it is
+    /// done.
     pub fn batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size.max(1);
+        self.batching = Batching::InOrder(batch_size.max(1));
+        self
+    }
+
+    /// How images are batched ([`Batching`]). With [`Batching::SameSize`] the output file
+    /// lists images in the order they finished, not the input order (the predictions are
+    /// the same whatever the order).
+    pub fn batching(mut self, batching: Batching) -> Self {
+        self.batching = batching;
+        self
+    }
+
+    /// Batches run at once (default 1; see [`Pipeline`]); with more than one, the output file
+    /// lists images in the order they finished.
+    pub fn in_flight(mut self, in_flight: usize) -> Self {
+        self.in_flight = in_flight.max(1);
         self
     }
 
@@ -221,44 +242,40 @@ impl DetectionRun {
             .open(&self.output)
             .map_err(|e| write_err(&self.output, e))?;
         let mut processed = 0;
-        for chunk in todo.chunks(self.batch_size) {
-            let images = chunk
-                .iter()
-                .map(|name| {
-                    let path = self.image_dir.join(name.as_str());
-                    load_image(&path)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let results = detector.detect_batch(&images)?;
-            if results.len() != chunk.len() {
-                return Err(HoiclipError::Config(format!(
-                    "the detector returned {} results for a batch of {} images",
-                    results.len(),
-                    chunk.len()
-                )));
-            }
-            for (name, dets) in chunk.iter().zip(results) {
-                if !have.insert(name.to_string()) {
-                    // A name listed twice is detected once.
-                    continue;
+        detect_pipelined(
+            detector,
+            &todo,
+            Pipeline {
+                batching: self.batching,
+                in_flight: self.in_flight,
+            },
+            |name| load_image(&self.image_dir.join(name.as_str())),
+            |indices, results| {
+                for (&i, dets) in indices.iter().zip(results) {
+                    let name = todo[i];
+                    if !have.insert(name.to_string()) {
+                        // A name listed twice is detected once.
+                        continue;
+                    }
+                    let record = R::from_detections(name.as_str(), &dets)?;
+                    let mut line = record.to_json_line()?;
+                    line.push('\n');
+                    file.write_all(line.as_bytes())
+                        .and_then(|()| file.flush())
+                        .map_err(|e| write_err(&self.output, e))?;
+                    records.push(record);
+                    processed += 1;
+                    done += 1;
+                    on_progress(&RunProgress {
+                        done,
+                        total,
+                        resumed,
+                        image: name,
+                    });
                 }
-                let record = R::from_detections(name.as_str(), &dets)?;
-                let mut line = record.to_json_line()?;
-                line.push('\n');
-                file.write_all(line.as_bytes())
-                    .and_then(|()| file.flush())
-                    .map_err(|e| write_err(&self.output, e))?;
-                records.push(record);
-                processed += 1;
-                done += 1;
-                on_progress(&RunProgress {
-                    done,
-                    total,
-                    resumed,
-                    image: name,
-                });
-            }
-        }
+                Ok(())
+            },
+        )?;
         Ok(RecordRunOutcome {
             records,
             resumed,

@@ -20,10 +20,6 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 
-use crate::error::HoiclipError;
-type Res<T> = std::result::Result<T, HoiclipError>;
-use crate::weights::WeightLoader;
-
 /// Configuration of a [`TorchMultiheadAttention`].
 #[derive(Config, Debug)]
 pub struct TorchMultiheadAttentionConfig {
@@ -80,39 +76,6 @@ pub struct TorchMultiheadAttention {
 }
 
 impl TorchMultiheadAttention {
-    /// Load `{prefix}.in_proj_weight`, `{prefix}.in_proj_bias`, `{prefix}.out_proj.weight`
-    /// and `{prefix}.out_proj.bias` (PyTorch layout) for width `d_model`.
-    pub fn load(
-        loader: &mut WeightLoader<'_>,
-        prefix: &str,
-        d_model: usize,
-        n_heads: usize,
-    ) -> Res<Self> {
-        if n_heads == 0 || !d_model.is_multiple_of(n_heads) {
-            return Err(HoiclipError::Config(format!(
-                "`{prefix}`: {n_heads} heads do not divide width {d_model}"
-            )));
-        }
-        let d = d_model;
-        let weight = loader.values(&format!("{prefix}.in_proj_weight"), &[3 * d, d])?;
-        let bias = loader.values(&format!("{prefix}.in_proj_bias"), &[3 * d])?;
-        let device = loader.device().clone();
-        let part = |i: usize| -> Linear {
-            let rows = &weight[i * d * d..(i + 1) * d * d];
-            let w = crate::weights::transpose_rows(rows, d, d);
-            let b = bias[i * d..(i + 1) * d].to_vec();
-            crate::weights::linear_from_values(w, Some(b), d, d, &device)
-        };
-        Ok(Self {
-            query: part(0),
-            key: part(1),
-            value: part(2),
-            out_proj: loader.linear(&format!("{prefix}.out_proj"), d, d, true)?,
-            n_heads,
-            dropout: 0.0,
-        })
-    }
-
     /// Attention of `query` over `key`/`value`.
     ///
     /// - `query`: `[batch, queries, d]`

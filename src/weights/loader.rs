@@ -1,6 +1,6 @@
 //! [`WeightLoader`]: hands tensors of a [`WeightMap`] to modules, checking shapes.
 
-use crate::nn::Linear;
+use crate::nn::{Linear, TorchMultiheadAttention};
 use std::collections::BTreeSet;
 
 use burn::module::Param;
@@ -128,6 +128,44 @@ impl<'a> WeightLoader<'a> {
             None
         };
         Ok(linear_from(weight, d_in, d_out, bias, &self.device))
+    }
+
+    /// A `torch.nn.MultiheadAttention` stored as `{prefix}.in_proj_weight` `[3 d, d]`,
+    /// `{prefix}.in_proj_bias` `[3 d]` (query rows, then key, then value) and
+    /// `{prefix}.out_proj.{weight,bias}`, for width `d_model` and `n_heads` heads.
+    ///
+    /// # Errors
+    ///
+    /// [`HoiclipError::Config`] when `n_heads` does not divide `d_model`; the loader's errors
+    /// for a missing or misshapen tensor.
+    pub fn multihead_attention(
+        &mut self,
+        prefix: &str,
+        d_model: usize,
+        n_heads: usize,
+    ) -> Result<TorchMultiheadAttention> {
+        if n_heads == 0 || !d_model.is_multiple_of(n_heads) {
+            return Err(HoiclipError::Config(format!(
+                "`{prefix}`: {n_heads} heads do not divide width {d_model}"
+            )));
+        }
+        let d = d_model;
+        let weight = self.values(&format!("{prefix}.in_proj_weight"), &[3 * d, d])?;
+        let bias = self.values(&format!("{prefix}.in_proj_bias"), &[3 * d])?;
+        let part = |i: usize| -> Linear {
+            let w = transpose_rows(&weight[i * d * d..(i + 1) * d * d], d, d);
+            let b = bias[i * d..(i + 1) * d].to_vec();
+            linear_from_values(w, Some(b), d, d, &self.device)
+        };
+        let (query, key, value) = (part(0), part(1), part(2));
+        Ok(TorchMultiheadAttention {
+            query,
+            key,
+            value,
+            out_proj: self.linear(&format!("{prefix}.out_proj"), d, d, true)?,
+            n_heads,
+            dropout: 0.0,
+        })
     }
 
     /// A projection stored as a plain matrix `name` `[d_in, d_out]` (as CLIP's `visual.proj`

@@ -21,4 +21,4 @@ pub use map::{WeightDtype, WeightFormat, WeightMap};
 pub use pickle_args::{ArgValue, read_checkpoint_entries};
 pub use torch_tensor_file::{read_bare_tensor, write_bare_tensor};
 
-pub(crate) use loader::{linear_from_values, transpose_rows};
+pub(crate) use loader::transpose_rows;

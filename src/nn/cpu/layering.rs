@@ -2,7 +2,8 @@
 //!
 //! - code under `src/nn/cpu/` names no crate path but [`crate::error`] and the kernels
 //!   themselves, and never climbs out with `super::super`;
-//! - code under `src/nn/` (kernels and layers) names no model part;
+//! - code under `src/nn/` (kernels and layers) names no model part and not `weights` (the
+//!   loader builds layers, so layers must not know the loader);
 //! - the files of `src/nn/cpu/` import each other (`super::x`, `crate::nn::cpu::x`, or a
 //!   name `mod.rs` re-exports from `x`) without a cycle, and `mod.rs` only declares and
 //!   re-exports.
@@ -17,8 +18,9 @@ use std::path::{Path, PathBuf};
 /// The only crate paths the kernels may name.
 const KERNEL_MAY_NAME: [&str; 2] = ["crate::error", "crate::nn::cpu"];
 
-/// Top-level modules above the layers: nothing under `src/nn/` may name them.
-const MODEL_PARTS: [&str; 11] = [
+/// Top-level modules above the layers (the model parts, and `weights`, which builds layers
+/// from checkpoints): nothing under `src/nn/` may name them.
+const ABOVE_THE_LAYERS: [&str; 12] = [
     "clip",
     "data",
     "detection",
@@ -30,6 +32,7 @@ const MODEL_PARTS: [&str; 11] = [
     "model",
     "postprocess",
     "train",
+    "weights",
 ];
 
 /// This file, left out of the scan (it spells out the forbidden paths).
@@ -341,7 +344,7 @@ fn layers_name_no_model_part() {
         for (name, code) in modules(&source_dir(dir)) {
             for path in paths(&code, "crate::") {
                 let top = path.split("::").nth(1).unwrap_or("");
-                if MODEL_PARTS.contains(&top) {
+                if ABOVE_THE_LAYERS.contains(&top) {
                     problems.push(format!("{dir}/{name}.rs names `{path}`"));
                 }
             }
