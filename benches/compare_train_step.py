@@ -23,7 +23,7 @@ What it does:
    copy of their repository by gen_train_step_fixtures.py), `train_one_epoch`'s loss sum,
    `clip_grad_norm_(0.1)` and AdamW with the backbone group. `--warmup` untimed steps, then
    `--steps` timed ones.
-4. Rust, in its own process: `cargo run [--release] --all-features --example
+4. Rust, in its own process: `cargo run [--release] --features train --example
    bench_train_step` on the same files (`--rust-bin` to give a built binary; CARGO_TARGET_DIR
    defaults to the tests' /var/tmp/hoiclip-target).
 5. Peak resident memory of the steps on each side: the high-water mark is reset
@@ -163,12 +163,12 @@ def torch_worker(ckpt, inputs, repo, threads, warmup, steps, out):
 
 def run_rust(args, ckpt, inputs):
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
-    # The shared target directory of the tests and CI (the same --all-features build).
+    # The shared target directory of the tests and CI (the README test build: flex + train).
     env.setdefault("CARGO_TARGET_DIR", "/var/tmp/hoiclip-target")
     if args.rust_bin:
         cmd = [args.rust_bin]
     else:
-        cmd = ["cargo", "run", "-q", "--all-features", "--example", "bench_train_step"]
+        cmd = ["cargo", "run", "-q", "--features", "train", "--example", "bench_train_step"]
         if args.release:
             cmd.insert(2, "--release")
         cmd.append("--")

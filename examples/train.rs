@@ -7,7 +7,7 @@
 //! crate's HICO-DET evaluator, exported for PyTorch at the end:
 //!
 //! ```text
-//! cargo run --all-features --example train -- --demo
+//! cargo run --features train --example train -- --demo
 //! ```
 //!
 //! Fine-tune a released checkpoint on HICO-DET's training annotations (read and augmented as
