@@ -14,7 +14,7 @@
 //!   [`HoiDetector::detect`] on it alone, and no time goes into padding.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{SyncSender, channel, sync_channel};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use image::DynamicImage;
@@ -144,7 +144,9 @@ where
     // Shared by the runners; the last one to stop drops it, which stops the producer at its
     // next send.
     let receiver = Arc::new(Mutex::new(receiver));
-    let (done_sender, done) = channel::<Result<(Vec<usize>, Vec<Vec<HoiDetection>>)>>();
+    // A rendezvous: a runner hands its result over before it takes the next batch, so after
+    // an error at most `in_flight` more batches run.
+    let (done_sender, done) = sync_channel::<Result<(Vec<usize>, Vec<Vec<HoiDetection>>)>>(0);
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let load = &load;
@@ -501,7 +503,8 @@ mod tests {
         assert!(err.to_string().contains("disk full"));
         assert_eq!(calls, 1);
         let batches = detector.batches.into_inner().expect("lock");
-        // The runner may have started the next batch while the sink ran; nothing after it.
+        // The runner may have run the next batch while the sink ran (one in flight); nothing
+        // after it.
         assert!(batches.len() <= 2, "{} batches ran", batches.len());
     }
 
