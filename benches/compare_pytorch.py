@@ -223,9 +223,13 @@ def report_stage_flops(a):
         report = json.loads(Path(a.rust_stages).read_text())
         rust = report["batches"]["single"]["stages"] if "batches" in report else report["stages"]
     mhz = max(float(line.split(":")[1]) for line in open("/proc/cpuinfo") if line.startswith("cpu MHz"))
-    # Two 256-bit FMA pipes per core: 2 × 8 lanes × 2 FLOP per cycle.
-    peak = a.threads * 32 * mhz / 1000.0 if a.peak_gflops is None else a.peak_gflops
-    lines = [f"FMA peak assumed: {peak:.0f} GFLOP/s ({a.threads} cores × 32 FLOP/cycle × {mhz:.0f} MHz)"
+    # Two FMA pipes per core: 2 × 8 lanes × 2 FLOP per cycle at 256 bits (AVX2), 2 × 16 × 2
+    # with AVX-512 (the kernels use it when the CPU has it, unless HOICLIP_CPU_AVX512=0).
+    flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "").split()
+    avx512 = "avx512f" in flags and os.environ.get("HOICLIP_CPU_AVX512", "1").lower() not in ("0", "false", "off")
+    per_cycle = 64 if avx512 else 32
+    peak = a.threads * per_cycle * mhz / 1000.0 if a.peak_gflops is None else a.peak_gflops
+    lines = [f"FMA peak assumed: {peak:.0f} GFLOP/s ({a.threads} cores × {per_cycle} FLOP/cycle × {mhz:.0f} MHz)"
              if a.peak_gflops is None else f"FMA peak given: {peak:.0f} GFLOP/s", "",
              "| stage | GFLOP | Rust time | GFLOP/s | fraction of peak |", "|---|---|---|---|---|"]
     total_f, total_t = 0.0, 0.0
@@ -382,7 +386,8 @@ def main():
                     help="count each forward stage's FLOPs on the mirror (single image) and exit; with "
                          "--rust-stages, report each stage's fraction of the FMA peak")
     ap.add_argument("--rust-stages", help="JSON written by `bench_forward --stages` (single batch)")
-    ap.add_argument("--peak-gflops", type=float, help="the cores' FMA peak (default: threads × 32 × cpu MHz)")
+    ap.add_argument("--peak-gflops", type=float,
+                    help="the cores' FMA peak (default: threads × 32 (64 with AVX-512) × cpu MHz)")
     ap.add_argument("--worker", choices=["torch"], help=argparse.SUPPRESS)
     ap.add_argument("--load-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--authors-build", action="store_true",

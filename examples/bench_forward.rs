@@ -30,6 +30,8 @@
 //!   `quit`. The Python harness uses this to alternate A/B runs with PyTorch.
 //! - `--no-cpu-kernels` runs every layer with Burn's operations on a CPU backend too (by
 //!   default CPU backends use the kernels of `hoiclip::nn::cpu` where they apply).
+//! - `--no-avx512` keeps the CPU kernels on AVX2 + FMA on a CPU with AVX-512 (the same as
+//!   `HOICLIP_CPU_AVX512=0`).
 //! - `--threads N` sets `RAYON_NUM_THREADS` (flex's and gemm's thread pool) before anything
 //!   starts a thread.
 //! - Peak memory is the process's `VmHWM` (Linux `/proc/self/status`).
@@ -97,6 +99,9 @@ struct Args {
     /// Run everything with Burn's operations, also on a CPU backend (no CPU kernels).
     #[arg(long)]
     no_cpu_kernels: bool,
+    /// Keep the CPU kernels on AVX2 + FMA where the CPU also has AVX-512.
+    #[arg(long)]
+    no_avx512: bool,
 }
 
 fn main() -> ExitCode {
@@ -136,6 +141,13 @@ fn run(args: &Args) -> Res<Value> {
     if args.no_cpu_kernels {
         hoiclip::nn::cpu::set_kernels_enabled(false);
     }
+    if args.no_avx512 {
+        hoiclip::nn::cpu::micro_kernel::set_avx512_enabled(false);
+    }
+    report.insert(
+        "cpu_kernel".into(),
+        json!(format!("{:?}", hoiclip::nn::cpu::ConvKernel::best())),
+    );
     let start = Instant::now();
     let model = load(&args.checkpoint, &device)?;
     report.insert("load_s".into(), json!(start.elapsed().as_secs_f64()));

@@ -11,7 +11,9 @@
 //!   the padded edges, so an image's detections depend on its batch partner.
 //! - [`Batching::SameSize`]: images the detector resizes to the same size (from a look-ahead
 //!   window), up to `n` at a time, never padded: each image's detections are those of
-//!   [`HoiDetector::detect`] on it alone, and no time goes into padding.
+//!   [`HoiDetector::detect`] on it alone up to float rounding (a batch changes the shapes of
+//!   the matrix products, whose summation order may then differ, depending on the CPU), and
+//!   no time goes into padding.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
@@ -30,7 +32,7 @@ pub enum Batching {
     InOrder(usize),
     /// Up to `n` images (at least 1) that resize to the same detector input size, from a
     /// look-ahead window of `max(4 n, 8)` decoded images; no padding, so each image's
-    /// detections equal [`HoiDetector::detect`] on it alone. Batches come out of input order
+    /// detections equal [`HoiDetector::detect`] on it alone, up to float rounding. Batches come out of input order
     /// (an image waits at most until the window is full).
     SameSize(usize),
 }

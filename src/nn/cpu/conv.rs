@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use super::conv_avx2;
 use super::epilogue::Epilogue;
 use super::feature_map::{FeatureMap, MapView};
-use super::micro_kernel;
+use super::micro_kernel::{self, Isa};
 use super::padding::Padding;
 use super::winograd;
 use super::workspace::Workspace;
@@ -55,18 +55,42 @@ pub enum ConvKernel {
     /// im2col tiles and the `gemm` crate's products; any CPU. Weights `[k, c_out]`
     /// row-major, row `(ky · kernel_w + kx) · c_in + ci`.
     Portable,
-    /// The implicit-GEMM AVX2 + FMA micro-kernel of [`super::conv_avx2`]; x86-64 CPUs with
-    /// both features. Weights in panels of 16 output channels.
+    /// The implicit-GEMM path of [`super::conv_avx2`] (and [`super::winograd`] for 3×3
+    /// stride-1 convolutions) on the AVX2 + FMA micro-kernel; x86-64 CPUs with both
+    /// features. Weights in panels of 16 output channels.
     Avx2Fma,
+    /// The same paths on the AVX-512F micro-kernel; x86-64 CPUs with AVX-512F, AVX2 and FMA.
+    /// Weights packed as for `Avx2Fma`.
+    Avx512,
 }
 
 impl ConvKernel {
-    /// The fastest kernel this CPU runs.
+    /// The fastest kernel this CPU runs (AVX-512 only while
+    /// [`micro_kernel::avx512_enabled`]).
     pub fn best() -> Self {
-        if micro_kernel::is_available() {
-            Self::Avx2Fma
-        } else {
-            Self::Portable
+        match Isa::best() {
+            Some(Isa::Avx512) => Self::Avx512,
+            Some(Isa::Avx2Fma) => Self::Avx2Fma,
+            None => Self::Portable,
+        }
+    }
+
+    /// `self`, or the fastest kernel this CPU runs among those it does not exceed
+    /// (`Avx512` → `Avx2Fma` → `Portable`).
+    fn supported(self) -> Self {
+        match self {
+            Self::Avx512 if micro_kernel::avx512_available() => Self::Avx512,
+            Self::Avx512 | Self::Avx2Fma if micro_kernel::is_available() => Self::Avx2Fma,
+            _ => Self::Portable,
+        }
+    }
+
+    /// The micro-kernel's instruction set; `None` for `Portable`.
+    fn isa(self) -> Option<Isa> {
+        match self {
+            Self::Portable => None,
+            Self::Avx2Fma => Some(Isa::Avx2Fma),
+            Self::Avx512 => Some(Isa::Avx512),
         }
     }
 }
@@ -106,8 +130,9 @@ impl PackedConv2d {
         )
     }
 
-    /// [`PackedConv2d::from_torch_layout`] for a given implementation (`Avx2Fma` falls back
-    /// to `Portable` on a CPU without AVX2 and FMA).
+    /// [`PackedConv2d::from_torch_layout`] for a given implementation (`Avx512` falls back to
+    /// `Avx2Fma` on a CPU without AVX-512F, `Avx2Fma` to `Portable` on one without AVX2 and
+    /// FMA).
     pub fn with_kernel(
         kernel: ConvKernel,
         weight: &[f32],
@@ -117,10 +142,7 @@ impl PackedConv2d {
         scale: Option<Vec<f32>>,
         shift: Option<Vec<f32>>,
     ) -> Result<Self> {
-        let kernel_path = match kernel {
-            ConvKernel::Avx2Fma if micro_kernel::is_available() => ConvKernel::Avx2Fma,
-            _ => ConvKernel::Portable,
-        };
+        let kernel_path = kernel.supported();
         let [c_out, c_in, kernel_h, kernel_w] = weight_dims;
         if weight_dims.contains(&0) || stride.contains(&0) {
             return Err(HoiclipError::Config(format!(
@@ -224,12 +246,12 @@ impl PackedConv2d {
     ) -> Self {
         let k = kernel[0] * kernel[1] * c_in;
         let pad = [padding.top, padding.left, padding.bottom, padding.right];
-        let winograd = kernel_path == ConvKernel::Avx2Fma
-            && winograd::applies(c_in, c_out, kernel, stride, pad);
+        let winograd =
+            kernel_path.isa().is_some() && winograd::applies(c_in, c_out, kernel, stride, pad);
         let weight = match kernel_path {
             ConvKernel::Portable => rows,
-            ConvKernel::Avx2Fma if winograd => winograd::transform_weights(&rows, c_in, c_out),
-            ConvKernel::Avx2Fma => micro_kernel::pack_panels(&rows, k, c_out),
+            _ if winograd => winograd::transform_weights(&rows, c_in, c_out),
+            ConvKernel::Avx2Fma | ConvKernel::Avx512 => micro_kernel::pack_panels(&rows, k, c_out),
         };
         Self {
             c_in,
@@ -349,8 +371,13 @@ impl PackedConv2d {
         }
         let pixels = input.batch * out_h * out_w;
         let mut output = workspace.take(pixels * self.c_out);
-        if pixels > 0 && self.winograd {
+        let isa = self.kernel_path.isa();
+        if pixels > 0
+            && self.winograd
+            && let Some(isa) = isa
+        {
             let operands = winograd::WinogradOperands {
+                isa,
                 u: &self.weight,
                 scale: self.scale.as_deref(),
                 shift: &self.shift,
@@ -358,8 +385,11 @@ impl PackedConv2d {
                 c_out: self.c_out,
             };
             winograd::convolve(&operands, input, &mut output, epilogue);
-        } else if pixels > 0 && self.kernel_path == ConvKernel::Avx2Fma {
+        } else if pixels > 0
+            && let Some(isa) = isa
+        {
             let operands = conv_avx2::ConvOperands {
+                isa,
                 panels: &self.weight,
                 scale: self.scale.as_deref(),
                 shift: &self.shift,
@@ -631,7 +661,12 @@ mod tests {
             (1, 8, 1, 1, 8, 3, 1, Padding::uniform(1)),
             (1, 264, 6, 5, 40, 3, 1, Padding::uniform(1)),
         ];
-        let kernels = [ConvKernel::Portable, ConvKernel::best()];
+        // Each SIMD kernel this CPU runs (an unsupported one falls back and runs again).
+        let kernels = [
+            ConvKernel::Portable,
+            ConvKernel::Avx2Fma,
+            ConvKernel::Avx512,
+        ];
         for (i, &(b, c_in, h, w, c_out, k, s, pad)) in cases.iter().enumerate() {
             for kernel in kernels {
                 let x = values(b * c_in * h * w, 1 + i as u64);
@@ -683,7 +718,8 @@ mod tests {
                 let largest = expected.iter().fold(1.0f32, |m, v| m.max(v.abs()));
                 let tol = 1e-7 * largest * ((c_in * k * k) as f32).sqrt().max(4.0);
                 println!(
-                    "case {i} {kernel:?} winograd {}: max error {err:.2e} (tolerance {tol:.1e})",
+                    "case {i} {kernel:?} (runs {:?}) winograd {}: max error {err:.2e} (tolerance {tol:.1e})",
+                    conv.kernel(),
                     conv.is_winograd()
                 );
                 assert!(err < tol, "case {i} {kernel:?}: max error {err}");
@@ -693,41 +729,59 @@ mod tests {
 
     #[test]
     fn residual_and_relu_follow_the_affine_map() {
-        for kernel in [ConvKernel::Portable, ConvKernel::best()] {
-            let (c_in, c_out) = (3, 2);
-            let weight = values(c_out * c_in, 7);
-            let conv = PackedConv2d::with_kernel(
-                kernel,
-                &weight,
-                [c_out, c_in, 1, 1],
-                [1, 1],
-                Padding::default(),
-                Some(vec![2.0, -1.0]),
-                Some(vec![0.5, 0.25]),
-            )
-            .unwrap();
-            let input = FeatureMap::new(values(4 * c_in, 8), 1, 2, 2, c_in).unwrap();
-            let residual = FeatureMap::new(values(4 * c_out, 9), 1, 2, 2, c_out).unwrap();
-            let mut ws = Workspace::default();
-            let out = conv
-                .forward(
-                    input.view(),
-                    Epilogue {
-                        residual: Some(residual.view()),
-                        relu: true,
-                    },
-                    &mut ws,
+        // (input channels, output channels, pixels): one partial panel; then a reduction of
+        // two chunks (accumulated), a full and a partial panel and a partial block of pixels.
+        for (c_in, c_out, pixels) in [(3, 2, 4), (300, 20, 7)] {
+            for kernel in [
+                ConvKernel::Portable,
+                ConvKernel::Avx2Fma,
+                ConvKernel::Avx512,
+            ] {
+                let weight = values(c_out * c_in, 7);
+                let scale: Vec<f32> = (0..c_out).map(|co| [2.0, -1.0][co % 2]).collect();
+                let shift: Vec<f32> = (0..c_out).map(|co| [0.5, 0.25][co % 2]).collect();
+                let conv = PackedConv2d::with_kernel(
+                    kernel,
+                    &weight,
+                    [c_out, c_in, 1, 1],
+                    [1, 1],
+                    Padding::default(),
+                    Some(scale.clone()),
+                    Some(shift.clone()),
                 )
                 .unwrap();
-            for p in 0..4 {
-                for co in 0..c_out {
-                    let dot: f32 = (0..c_in)
-                        .map(|ci| input.data[p * c_in + ci] * weight[co * c_in + ci])
-                        .sum();
-                    let scale = [2.0, -1.0][co];
-                    let shift = [0.5, 0.25][co];
-                    let v = (dot * scale + shift + residual.data[p * c_out + co]).max(0.0);
-                    assert!((out.data[p * c_out + co] - v).abs() < 1e-6, "{kernel:?}");
+                let input = FeatureMap::new(values(pixels * c_in, 8), 1, 1, pixels, c_in).unwrap();
+                let residual =
+                    FeatureMap::new(values(pixels * c_out, 9), 1, 1, pixels, c_out).unwrap();
+                let mut ws = Workspace::default();
+                let out = conv
+                    .forward(
+                        input.view(),
+                        Epilogue {
+                            residual: Some(residual.view()),
+                            relu: true,
+                        },
+                        &mut ws,
+                    )
+                    .unwrap();
+                for p in 0..pixels {
+                    for co in 0..c_out {
+                        let dot: f64 = (0..c_in)
+                            .map(|ci| {
+                                input.data[p * c_in + ci] as f64 * weight[co * c_in + ci] as f64
+                            })
+                            .sum();
+                        let v =
+                            (dot as f32 * scale[co] + shift[co] + residual.data[p * c_out + co])
+                                .max(0.0);
+                        let tol = 1e-6 * (c_in as f32).sqrt().max(1.0);
+                        let found = out.data[p * c_out + co];
+                        assert!(
+                            (found - v).abs() < tol,
+                            "{kernel:?} ({:?}) pixel {p} channel {co}: {found} vs {v}",
+                            conv.kernel()
+                        );
+                    }
                 }
             }
         }

@@ -1,6 +1,7 @@
-//! The AVX2 + FMA path of [`super::PackedConv2d`]: an implicit-GEMM convolution on the 6 × 16
-//! register-blocked micro-kernel of [`super::micro_kernel`], for x86-64 CPUs that have both features (checked at run
-//! time; elsewhere the `gemm`-crate path runs).
+//! The SIMD path of [`super::PackedConv2d`]: an implicit-GEMM convolution on the 6 × 16
+//! register-blocked micro-kernel of [`super::micro_kernel`] (AVX2 + FMA, or AVX-512F where
+//! the CPU has it: [`ConvOperands::isa`]), for x86-64 CPUs (checked at run time; elsewhere
+//! the `gemm`-crate path runs).
 //!
 //! The output `[pixels, c_out]` is computed in tiles of pixels, in parallel. Within a tile,
 //! BLIS-style: for each chunk of the reduction (`k`, at most `K_CHUNK` long, inside one
@@ -25,7 +26,7 @@ use super::epilogue::Epilogue;
 use super::feature_map::MapView;
 #[cfg(target_arch = "x86_64")]
 use super::micro_kernel::{Finish, micro_kernel};
-use super::micro_kernel::{MR, NR};
+use super::micro_kernel::{Isa, MR, NR};
 use super::padding::Padding;
 
 /// Longest reduction chunk: a chunk's weight panel (`K_CHUNK × 16` floats) stays in L1.
@@ -37,6 +38,8 @@ const MIN_RUN: usize = 48;
 
 /// The convolution's geometry and packed operands, as the kernel reads them.
 pub struct ConvOperands<'a> {
+    /// The micro-kernel's instruction set (supported by this CPU: the caller checks).
+    pub isa: Isa,
     /// `[c_out / 16][k][16]` ([`super::micro_kernel::pack_panels`]).
     pub panels: &'a [f32],
     /// `[panels · 16]`; `None` is a scale of 1.
@@ -143,7 +146,7 @@ pub fn convolve(
             let panel_range = group * per_group..((group + 1) * per_group).min(panels);
             prepare_rows(ops, input, out_size, layout, first, rows, scratch);
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the caller checked AVX2 and FMA; `scratch.rows` holds `rows ·
+            // SAFETY: the caller checked `ops.isa` (which implies AVX2 and FMA); `scratch.rows` holds `rows ·
             // segments` pointers to runs of `layout.run` readable values; the output has
             // `pixels · c_out` values, and items write disjoint blocks (their own rows ×
             // their own panels' columns), so no two threads touch the same value.
@@ -321,6 +324,7 @@ unsafe fn tile_avx2(
                     // SAFETY: rows r0..r0 + block of `out_tile`, columns n0..n0 + cols.
                     unsafe {
                         micro_kernel(
+                            ops.isa,
                             &a,
                             b,
                             kc,

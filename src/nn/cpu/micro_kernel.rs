@@ -1,19 +1,54 @@
-//! The AVX2 + FMA micro-kernel shared by the convolution paths ([`super::conv_avx2`],
+//! The micro-kernel shared by the convolution paths ([`super::conv_avx2`],
 //! [`super::winograd`]): a 6 × 16 register-blocked product `C (+)= A · B` over one panel of
 //! 16 output channels, with an optional fused epilogue (scale, shift, residual, ReLU), and
-//! the panel layout of its weights.
+//! the panel layout of its weights. Two implementations of the same contract, picked by
+//! [`Isa`]: AVX2 + FMA (12 256-bit accumulators, two per pixel) and AVX-512F (one 512-bit
+//! register holds a pixel's 16 channels; even and odd reduction steps go to two accumulators
+//! per pixel, so that 12 independent FMA chains hide the FMA latency as on AVX2).
 //!
 //! A leaf: it knows nothing of convolutions, maps or epilogue types; callers hand it raw
 //! rows, a packed panel and a `Finish`.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Pixels per micro-kernel call (rows of the output block).
 pub const MR: usize = 6;
 /// Output channels per micro-kernel call (two AVX vectors).
 pub const NR: usize = 16;
-/// Whether this CPU can run the kernel.
+/// The instruction set a micro-kernel call runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// 256-bit AVX2 + FMA.
+    Avx2Fma,
+    /// 512-bit AVX-512F (with AVX2 + FMA, which the Winograd transforms use).
+    Avx512,
+}
+
+impl Isa {
+    /// The widest instruction set this CPU runs and this process allows
+    /// ([`avx512_enabled`]); `None` without AVX2 + FMA.
+    pub fn best() -> Option<Isa> {
+        if avx512_available() && avx512_enabled() {
+            Some(Isa::Avx512)
+        } else if is_available() {
+            Some(Isa::Avx2Fma)
+        } else {
+            None
+        }
+    }
+
+    /// Whether this CPU can run `self`.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Isa::Avx2Fma => is_available(),
+            Isa::Avx512 => avx512_available(),
+        }
+    }
+}
+
+/// Whether this CPU can run the AVX2 + FMA kernel.
 pub fn is_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -23,6 +58,48 @@ pub fn is_available() -> bool {
     {
         false
     }
+}
+
+/// Whether this CPU can run the AVX-512 kernel (AVX-512F besides AVX2 + FMA).
+pub fn avx512_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_available() && std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// 0: not decided yet (read `HOICLIP_CPU_AVX512`), 1: enabled, 2: disabled.
+static AVX512: AtomicU8 = AtomicU8::new(0);
+
+/// Whether kernels packed from now on may use AVX-512 where the CPU has it: yes unless
+/// [`set_avx512_enabled`]`(false)` was called or the environment variable
+/// `HOICLIP_CPU_AVX512` is `0` (or `false`, `off`) when first asked.
+pub fn avx512_enabled() -> bool {
+    match AVX512.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let off = std::env::var("HOICLIP_CPU_AVX512").is_ok_and(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "0" | "false" | "off"
+                )
+            });
+            AVX512.store(if off { 2 } else { 1 }, Ordering::Relaxed);
+            !off
+        }
+    }
+}
+
+/// Allow or forbid AVX-512 for kernels packed from now on (already packed ones keep theirs).
+/// Both compute the same function up to float rounding; this is for comparisons and for
+/// CPUs whose clock drops under 512-bit work.
+pub fn set_avx512_enabled(enabled: bool) {
+    AVX512.store(if enabled { 1 } else { 2 }, Ordering::Relaxed);
 }
 
 /// Weights `[k, c_out]` (row-major, `k` ordered `(ky, kx, ci)`) as panels of 16 output
@@ -77,7 +154,43 @@ impl Finish {
 }
 
 /// `C[block, cols] (+)= A[block, kc] · B[kc, 16]` for one 6 × 16 block, then, with
-/// `finish`, `v · scale + shift (+ residual)`, ReLU.
+/// `finish`, `v · scale + shift (+ residual)`, ReLU; on `isa`'s implementation.
+///
+/// `a` holds [`MR`] row pointers (rows past `block` are read, not stored: callers repeat the
+/// last real row); `b` is a panel `[kc][16]`; `accumulate` adds to `C` instead of
+/// overwriting it (the epilogue applies to the sum).
+///
+/// # Safety
+///
+/// `isa` must be supported by this CPU ([`Isa::is_supported`]); every `a[i]` has `kc`
+/// readable floats; `b` has `kc · 16`; `c` is writable (and readable when `accumulate`) for
+/// `block` rows of stride `ldc` and `cols` columns; `finish`'s pointers cover 16 (scale,
+/// shift) and `block × cols` (residual, stride `ldc`) values.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn micro_kernel(
+    isa: Isa,
+    a: &[*const f32; MR],
+    b: *const f32,
+    kc: usize,
+    c: *mut f32,
+    ldc: usize,
+    block: usize,
+    cols: usize,
+    accumulate: bool,
+    finish: Option<&Finish>,
+) {
+    // SAFETY: the caller checked `isa`; the pointer contract is the same for both.
+    unsafe {
+        match isa {
+            Isa::Avx2Fma => micro_kernel_avx2(a, b, kc, c, ldc, block, cols, accumulate, finish),
+            Isa::Avx512 => micro_kernel_avx512(a, b, kc, c, ldc, block, cols, accumulate, finish),
+        }
+    }
+}
+
+/// [`micro_kernel`] on AVX2 + FMA.
 ///
 /// # Safety
 ///
@@ -88,7 +201,7 @@ impl Finish {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn micro_kernel(
+unsafe fn micro_kernel_avx2(
     a: &[*const f32; MR],
     b: *const f32,
     kc: usize,
@@ -199,10 +312,205 @@ pub(super) unsafe fn micro_kernel(
     }
 }
 
+/// [`micro_kernel`] on AVX-512F: per pixel one 512-bit register per reduction parity (even
+/// and odd `k`), summed before the epilogue; partial panels through masked loads and stores.
+///
+/// # Safety
+///
+/// AVX-512F must be available; the pointer contract of [`micro_kernel`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro_kernel_avx512(
+    a: &[*const f32; MR],
+    b: *const f32,
+    kc: usize,
+    c: *mut f32,
+    ldc: usize,
+    block: usize,
+    cols: usize,
+    accumulate: bool,
+    finish: Option<&Finish>,
+) {
+    // SAFETY: the function's contract covers every pointer read and write below; masked
+    // loads and stores touch only the `cols` valid columns.
+    unsafe {
+        let mut even = [_mm512_setzero_ps(); MR];
+        let mut odd = [_mm512_setzero_ps(); MR];
+        let [a0, a1, a2, a3, a4, a5] = *a;
+        let mut bp = b;
+        let mut k = 0;
+        while k + 2 <= kc {
+            let b0 = _mm512_loadu_ps(bp);
+            let b1 = _mm512_loadu_ps(bp.add(NR));
+            bp = bp.add(2 * NR);
+            even[0] = _mm512_fmadd_ps(_mm512_set1_ps(*a0.add(k)), b0, even[0]);
+            odd[0] = _mm512_fmadd_ps(_mm512_set1_ps(*a0.add(k + 1)), b1, odd[0]);
+            even[1] = _mm512_fmadd_ps(_mm512_set1_ps(*a1.add(k)), b0, even[1]);
+            odd[1] = _mm512_fmadd_ps(_mm512_set1_ps(*a1.add(k + 1)), b1, odd[1]);
+            even[2] = _mm512_fmadd_ps(_mm512_set1_ps(*a2.add(k)), b0, even[2]);
+            odd[2] = _mm512_fmadd_ps(_mm512_set1_ps(*a2.add(k + 1)), b1, odd[2]);
+            even[3] = _mm512_fmadd_ps(_mm512_set1_ps(*a3.add(k)), b0, even[3]);
+            odd[3] = _mm512_fmadd_ps(_mm512_set1_ps(*a3.add(k + 1)), b1, odd[3]);
+            even[4] = _mm512_fmadd_ps(_mm512_set1_ps(*a4.add(k)), b0, even[4]);
+            odd[4] = _mm512_fmadd_ps(_mm512_set1_ps(*a4.add(k + 1)), b1, odd[4]);
+            even[5] = _mm512_fmadd_ps(_mm512_set1_ps(*a5.add(k)), b0, even[5]);
+            odd[5] = _mm512_fmadd_ps(_mm512_set1_ps(*a5.add(k + 1)), b1, odd[5]);
+            k += 2;
+        }
+        if k < kc {
+            let b0 = _mm512_loadu_ps(bp);
+            for (row, acc) in a.iter().zip(even.iter_mut()) {
+                *acc = _mm512_fmadd_ps(_mm512_set1_ps(*row.add(k)), b0, *acc);
+            }
+        }
+        // Columns `cols..16` of a partial panel are neither read nor written.
+        let mask: __mmask16 = if cols >= NR {
+            0xffff
+        } else {
+            ((1u32 << cols) - 1) as __mmask16
+        };
+        let (scale, shift, residual, relu) = match finish {
+            Some(f) => (
+                f.scale.map(|s| _mm512_loadu_ps(s)),
+                Some(_mm512_loadu_ps(f.shift)),
+                f.residual,
+                f.relu,
+            ),
+            None => (None, None, None, false),
+        };
+        let zero = _mm512_setzero_ps();
+        for i in 0..block {
+            let row = c.add(i * ldc);
+            let mut v = _mm512_add_ps(even[i], odd[i]);
+            if accumulate {
+                v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, row), v);
+            }
+            if let Some(s) = scale {
+                v = _mm512_mul_ps(v, s);
+            }
+            if let Some(t) = shift {
+                v = _mm512_add_ps(v, t);
+            }
+            if let Some(res) = residual {
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, res.add(i * ldc)));
+            }
+            if relu {
+                // Lanes below zero become zero; NaN compares false and stays.
+                let negative = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, zero);
+                v = _mm512_mask_blend_ps(negative, v, zero);
+            }
+            _mm512_mask_storeu_ps(row, mask, v);
+        }
+    }
+}
+
 /// `v < 0 ? 0 : v` per lane (NaN stays NaN, as PyTorch's ReLU).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn relu_keep_nan(v: __m256, zero: __m256) -> __m256 {
     let negative = _mm256_cmp_ps::<_CMP_LT_OQ>(v, zero);
     _mm256_blendv_ps(v, zero, negative)
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    /// Deterministic values in [-1, 1).
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// Every instruction set this CPU runs against an f64 reference: odd and even reductions,
+    /// partial blocks and panels, accumulation, each epilogue operand. Columns outside the
+    /// block must stay untouched.
+    #[test]
+    fn every_isa_matches_the_reference() {
+        let isas: Vec<Isa> = [Isa::Avx2Fma, Isa::Avx512]
+            .into_iter()
+            .filter(|isa| isa.is_supported())
+            .collect();
+        println!("instruction sets run here: {isas:?}");
+        let ldc = 21;
+        let mut case = 0u64;
+        for kc in [1, 2, 3, 8, 65, 256] {
+            for block in [1, 4, 6] {
+                for cols in [1, 7, 16] {
+                    for (accumulate, with_finish) in
+                        [(false, false), (true, false), (false, true), (true, true)]
+                    {
+                        case += 1;
+                        let rows: Vec<Vec<f32>> =
+                            (0..MR).map(|i| values(kc, case * 10 + i as u64)).collect();
+                        let b = values(kc * NR, case * 10 + 7);
+                        let c0 = values(MR * ldc, case * 10 + 8);
+                        let residual = values(MR * ldc, case * 10 + 9);
+                        let scale = values(NR, case * 10 + 11);
+                        let shift = values(NR, case * 10 + 12);
+                        let finish = Finish {
+                            scale: Some(scale.as_ptr()),
+                            shift: shift.as_ptr(),
+                            residual: Some(residual.as_ptr()),
+                            relu: true,
+                        };
+                        let mut expected = c0.clone();
+                        for i in 0..block {
+                            for j in 0..cols {
+                                let dot: f64 = (0..kc)
+                                    .map(|k| rows[i][k] as f64 * b[k * NR + j] as f64)
+                                    .sum();
+                                let mut v = dot as f32;
+                                if accumulate {
+                                    v += c0[i * ldc + j];
+                                }
+                                if with_finish {
+                                    v = (v * scale[j] + shift[j] + residual[i * ldc + j]).max(0.0);
+                                }
+                                expected[i * ldc + j] = v;
+                            }
+                        }
+                        let a: [*const f32; MR] =
+                            std::array::from_fn(|i| rows[i.min(block - 1)].as_ptr());
+                        for &isa in &isas {
+                            let mut c = c0.clone();
+                            // SAFETY: `isa` is supported; `a` rows have `kc` values, `b` has
+                            // `kc · 16`, `c` and `residual` have `MR` rows of `ldc ≥ cols`.
+                            unsafe {
+                                micro_kernel(
+                                    isa,
+                                    &a,
+                                    b.as_ptr(),
+                                    kc,
+                                    c.as_mut_ptr(),
+                                    ldc,
+                                    block,
+                                    cols,
+                                    accumulate,
+                                    with_finish.then_some(&finish),
+                                );
+                            }
+                            let tol = 1e-6 * (kc as f32).sqrt().max(1.0);
+                            for (index, (found, want)) in c.iter().zip(&expected).enumerate() {
+                                let (i, j) = (index / ldc, index % ldc);
+                                assert!(
+                                    (found - want).abs() <= tol,
+                                    "{isa:?} kc {kc} block {block} cols {cols} accumulate \
+                                     {accumulate} finish {with_finish}: [{i}][{j}] {found} vs {want}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -24,7 +24,7 @@
 //! Leaves (no sibling dependencies):
 //! - [`feature_map`]: the channels-last map and its conversions to and from Burn tensors.
 //! - [`padding`]: [`Padding`], a convolution's input padding.
-//! - [`micro_kernel`]: the AVX2 + FMA 6 × 16 micro-kernel and its weight panels.
+//! - [`micro_kernel`]: the 6 × 16 micro-kernel (AVX2 + FMA, AVX-512F) and its weight panels.
 //! - [`math`]: a vectorisable `exp`.
 //! - [`host`]: [`use_kernels`] (whether a device runs these kernels) and [`host_values`].
 //!

@@ -1,5 +1,6 @@
 //! Winograd F(2×2, 3×3) for 3×3 stride-1 convolutions with padding 1 (the bottleneck
-//! `conv2` of ResNet layers), on the AVX2 + FMA micro-kernel of [`super::micro_kernel`].
+//! `conv2` of ResNet layers), on the micro-kernel of [`super::micro_kernel`] (the products on
+//! [`WinogradOperands::isa`], the transforms on AVX2).
 //!
 //! Each 2×2 block of output pixels comes from a 4×4 input patch `d`: `V = Bᵀ d B` (adds
 //! only), per position ξ of the 16 a product `M_ξ[tiles, c_out] = V_ξ[tiles, c_in] ·
@@ -20,7 +21,7 @@ use rayon::prelude::*;
 
 use super::epilogue::Epilogue;
 use super::feature_map::MapView;
-use super::micro_kernel::{MR, NR, pack_panels};
+use super::micro_kernel::{Isa, MR, NR, pack_panels};
 
 /// Positions of the transformed 4×4 tile.
 const XI: usize = 16;
@@ -96,6 +97,8 @@ thread_local! {
 
 /// The operands of one Winograd convolution.
 pub struct WinogradOperands<'a> {
+    /// The products' instruction set (supported by this CPU: the caller checks).
+    pub isa: Isa,
     /// [`transform_weights`]' output.
     pub u: &'a [f32],
     /// `[c_out]` or more (padded); `None` is a scale of 1.
@@ -122,7 +125,7 @@ fn block_tiles(c_in: usize, c_out: usize, tiles: usize) -> usize {
 /// The convolution of `input` (`[batch, h, w, c_in]`) into `output` (`[batch, h, w, c_out]`,
 /// every value written), the epilogue applied.
 ///
-/// The caller checks that the AVX2 + FMA kernel is available, [`applies`] holds and the
+/// The caller checks that `ops.isa` is supported (AVX2 + FMA at least), [`applies`] holds and the
 /// shapes agree.
 pub fn convolve(
     ops: &WinogradOperands<'_>,
@@ -158,7 +161,7 @@ pub fn convolve(
                     scratch.m.resize(XI * count * ops.c_out, 0.0);
                 }
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: the caller checked AVX2 and FMA; the scratch holds the block's `V` and
+                // SAFETY: the caller checked `ops.isa` (AVX2 and FMA at least); the scratch holds the block's `V` and
                 // `M`; blocks write the output pixels of their own tiles only.
                 unsafe {
                     block_avx2(
@@ -288,6 +291,7 @@ unsafe fn block_avx2(
                             v_xi.add((r0 + i.min(rows - 1)) * c_in + k0) as *const f32
                         });
                         super::micro_kernel::micro_kernel(
+                            ops.isa,
                             &a,
                             b,
                             kc,
