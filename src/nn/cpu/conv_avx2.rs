@@ -300,10 +300,13 @@ unsafe fn tile_avx2(
             let first_chunk = chunk_index == 0;
             let last_chunk = chunk_index + 1 == chunk_count;
             chunk_index += 1;
-            for panel in panels.clone() {
+            // One or two panels per micro-kernel call (`Isa::panels_per_call`).
+            let step = ops.isa.panels_per_call();
+            for panel in panels.clone().step_by(step) {
                 let n0 = panel * NR;
-                let cols = NR.min(ops.c_out - n0);
-                // The chunk's weights: rows segment·run + k0 .. + kc of the panel.
+                let cols = (NR * step.min(panels.end - panel)).min(ops.c_out - n0);
+                // The chunk's weights: rows segment·run + k0 .. + kc of the panel (the next
+                // panel's chunk `k_total · 16` floats further).
                 let b = ops.panels[(panel * k_total + segment * layout.run + k0) * NR..].as_ptr();
                 let finish = last_chunk.then(|| Finish {
                     scale: ops.scale.map(|s| s[n0..].as_ptr()),
@@ -321,12 +324,14 @@ unsafe fn tile_avx2(
                         // SAFETY: each run has `layout.run ≥ k0 + kc` values.
                         *a_i = unsafe { row_ptrs[r * layout.segments + segment].add(k0) };
                     }
-                    // SAFETY: rows r0..r0 + block of `out_tile`, columns n0..n0 + cols.
+                    // SAFETY: rows r0..r0 + block of `out_tile`, columns n0..n0 + cols, which
+                    // stay inside this item's panels (and `cols ≤ 16 · step`).
                     unsafe {
                         micro_kernel(
                             ops.isa,
                             &a,
                             b,
+                            k_total * NR,
                             kc,
                             out_tile.add(r0 * ops.c_out + n0),
                             ops.c_out,

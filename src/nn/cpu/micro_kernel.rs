@@ -2,9 +2,10 @@
 //! [`super::winograd`]): a 6 × 16 register-blocked product `C (+)= A · B` over one panel of
 //! 16 output channels, with an optional fused epilogue (scale, shift, residual, ReLU), and
 //! the panel layout of its weights. Two implementations of the same contract, picked by
-//! [`Isa`]: AVX2 + FMA (12 256-bit accumulators, two per pixel) and AVX-512F (one 512-bit
-//! register holds a pixel's 16 channels; even and odd reduction steps go to two accumulators
-//! per pixel, so that 12 independent FMA chains hide the FMA latency as on AVX2).
+//! [`Isa`]: AVX2 + FMA (12 256-bit accumulators, two per pixel) and AVX-512F, which covers two
+//! panels per call (6 × 32: one 512-bit accumulator per pixel and panel; a lone last panel
+//! goes to a 6 × 16 variant that splits even and odd reduction steps over two accumulators
+//! per pixel, so that there too 12 independent FMA chains hide the FMA latency).
 //!
 //! A leaf: it knows nothing of convolutions, maps or epilogue types; callers hand it raw
 //! rows, a packed panel and a `Finish`.
@@ -36,6 +37,15 @@ impl Isa {
             Some(Isa::Avx2Fma)
         } else {
             None
+        }
+    }
+
+    /// Panels of 16 output channels one [`micro_kernel`] call covers: 1 on AVX2 (12 of its
+    /// 16 registers accumulate), 2 on AVX-512 (6 pixels × 2 panels = 12 of its 32).
+    pub fn panels_per_call(self) -> usize {
+        match self {
+            Isa::Avx2Fma => 1,
+            Isa::Avx512 => 2,
         }
     }
 
@@ -153,19 +163,22 @@ impl Finish {
     }
 }
 
-/// `C[block, cols] (+)= A[block, kc] · B[kc, 16]` for one 6 × 16 block, then, with
-/// `finish`, `v · scale + shift (+ residual)`, ReLU; on `isa`'s implementation.
+/// `C[block, cols] (+)= A[block, kc] · B[kc, cols]` for one block of 6 pixels and up to
+/// [`Isa::panels_per_call`] panels of 16 output channels, then, with `finish`,
+/// `v · scale + shift (+ residual)`, ReLU; on `isa`'s implementation.
 ///
 /// `a` holds [`MR`] row pointers (rows past `block` are read, not stored: callers repeat the
-/// last real row); `b` is a panel `[kc][16]`; `accumulate` adds to `C` instead of
-/// overwriting it (the epilogue applies to the sum).
+/// last real row); `b` points at the first panel's `[kc][16]` chunk, the next panel's chunk
+/// `panel_stride` floats further (read only when `cols > 16`); `accumulate` adds to `C`
+/// instead of overwriting it (the epilogue applies to the sum).
 ///
 /// # Safety
 ///
-/// `isa` must be supported by this CPU ([`Isa::is_supported`]); every `a[i]` has `kc`
-/// readable floats; `b` has `kc · 16`; `c` is writable (and readable when `accumulate`) for
-/// `block` rows of stride `ldc` and `cols` columns; `finish`'s pointers cover 16 (scale,
-/// shift) and `block × cols` (residual, stride `ldc`) values.
+/// `isa` must be supported by this CPU ([`Isa::is_supported`]); `cols ≤ 16 ·
+/// isa.panels_per_call()`; every `a[i]` has `kc` readable floats; each panel read has
+/// `kc · 16`; `c` is writable (and readable when `accumulate`) for `block` rows of stride
+/// `ldc` and `cols` columns; `finish`'s pointers cover 16 per panel read (scale, shift) and
+/// `block × cols` (residual, stride `ldc`) values.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
@@ -173,6 +186,7 @@ pub(super) unsafe fn micro_kernel(
     isa: Isa,
     a: &[*const f32; MR],
     b: *const f32,
+    panel_stride: usize,
     kc: usize,
     c: *mut f32,
     ldc: usize,
@@ -181,11 +195,24 @@ pub(super) unsafe fn micro_kernel(
     accumulate: bool,
     finish: Option<&Finish>,
 ) {
-    // SAFETY: the caller checked `isa`; the pointer contract is the same for both.
+    // SAFETY: the caller checked `isa` and `cols`; the pointer contract is the same for all.
     unsafe {
         match isa {
             Isa::Avx2Fma => micro_kernel_avx2(a, b, kc, c, ldc, block, cols, accumulate, finish),
-            Isa::Avx512 => micro_kernel_avx512(a, b, kc, c, ldc, block, cols, accumulate, finish),
+            Isa::Avx512 if cols <= NR => {
+                micro_kernel_avx512(a, b, kc, c, ldc, block, cols, accumulate, finish)
+            }
+            Isa::Avx512 => micro_kernel_avx512_two_panels(
+                a,
+                [b, b.add(panel_stride)],
+                kc,
+                c,
+                ldc,
+                block,
+                cols,
+                accumulate,
+                finish,
+            ),
         }
     }
 }
@@ -405,6 +432,106 @@ unsafe fn micro_kernel_avx512(
     }
 }
 
+/// [`micro_kernel`] on AVX-512F over two consecutive panels (`cols` in 17..=32): per pixel
+/// one 512-bit accumulator per panel, so that each step loads two weight vectors and six
+/// input values for twelve FMAs (the single-panel kernel needs fourteen loads for as many).
+///
+/// # Safety
+///
+/// AVX-512F must be available; `b[0]` and `b[1]` each have `kc · 16` readable floats; the
+/// rest of the pointer contract of [`micro_kernel`] with `cols > 16`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro_kernel_avx512_two_panels(
+    a: &[*const f32; MR],
+    b: [*const f32; 2],
+    kc: usize,
+    c: *mut f32,
+    ldc: usize,
+    block: usize,
+    cols: usize,
+    accumulate: bool,
+    finish: Option<&Finish>,
+) {
+    // SAFETY: the function's contract covers every pointer read and write below; masked
+    // loads and stores touch only the `cols` valid columns.
+    unsafe {
+        let mut left = [_mm512_setzero_ps(); MR];
+        let mut right = [_mm512_setzero_ps(); MR];
+        let [a0, a1, a2, a3, a4, a5] = *a;
+        let [mut b0p, mut b1p] = b;
+        for k in 0..kc {
+            let b0 = _mm512_loadu_ps(b0p);
+            let b1 = _mm512_loadu_ps(b1p);
+            b0p = b0p.add(NR);
+            b1p = b1p.add(NR);
+            let x0 = _mm512_set1_ps(*a0.add(k));
+            left[0] = _mm512_fmadd_ps(x0, b0, left[0]);
+            right[0] = _mm512_fmadd_ps(x0, b1, right[0]);
+            let x1 = _mm512_set1_ps(*a1.add(k));
+            left[1] = _mm512_fmadd_ps(x1, b0, left[1]);
+            right[1] = _mm512_fmadd_ps(x1, b1, right[1]);
+            let x2 = _mm512_set1_ps(*a2.add(k));
+            left[2] = _mm512_fmadd_ps(x2, b0, left[2]);
+            right[2] = _mm512_fmadd_ps(x2, b1, right[2]);
+            let x3 = _mm512_set1_ps(*a3.add(k));
+            left[3] = _mm512_fmadd_ps(x3, b0, left[3]);
+            right[3] = _mm512_fmadd_ps(x3, b1, right[3]);
+            let x4 = _mm512_set1_ps(*a4.add(k));
+            left[4] = _mm512_fmadd_ps(x4, b0, left[4]);
+            right[4] = _mm512_fmadd_ps(x4, b1, right[4]);
+            let x5 = _mm512_set1_ps(*a5.add(k));
+            left[5] = _mm512_fmadd_ps(x5, b0, left[5]);
+            right[5] = _mm512_fmadd_ps(x5, b1, right[5]);
+        }
+        // The right panel's columns `cols - 16..16` are neither read nor written.
+        let right_cols = cols.min(2 * NR) - NR;
+        let masks: [__mmask16; 2] = [
+            0xffff,
+            if right_cols >= NR {
+                0xffff
+            } else {
+                ((1u32 << right_cols) - 1) as __mmask16
+            },
+        ];
+        let zero = _mm512_setzero_ps();
+        for (half, (acc, mask)) in [left, right].iter().zip(masks).enumerate() {
+            let offset = half * NR;
+            let (scale, shift, residual, relu) = match finish {
+                Some(f) => (
+                    f.scale.map(|s| _mm512_loadu_ps(s.add(offset))),
+                    Some(_mm512_loadu_ps(f.shift.add(offset))),
+                    f.residual.map(|r| r.add(offset)),
+                    f.relu,
+                ),
+                None => (None, None, None, false),
+            };
+            for (i, &sum) in acc.iter().enumerate().take(block) {
+                let row = c.add(i * ldc + offset);
+                let mut v = sum;
+                if accumulate {
+                    v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, row), v);
+                }
+                if let Some(s) = scale {
+                    v = _mm512_mul_ps(v, s);
+                }
+                if let Some(t) = shift {
+                    v = _mm512_add_ps(v, t);
+                }
+                if let Some(res) = residual {
+                    v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, res.add(i * ldc)));
+                }
+                if relu {
+                    let negative = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, zero);
+                    v = _mm512_mask_blend_ps(negative, v, zero);
+                }
+                _mm512_mask_storeu_ps(row, mask, v);
+            }
+        }
+    }
+}
+
 /// `v < 0 ? 0 : v` per lane (NaN stays NaN, as PyTorch's ReLU).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
@@ -440,22 +567,27 @@ mod tests {
             .filter(|isa| isa.is_supported())
             .collect();
         println!("instruction sets run here: {isas:?}");
-        let ldc = 21;
+        let ldc = 37;
         let mut case = 0u64;
         for kc in [1, 2, 3, 8, 65, 256] {
             for block in [1, 4, 6] {
-                for cols in [1, 7, 16] {
+                for cols in [1, 7, 16, 17, 25, 32] {
                     for (accumulate, with_finish) in
                         [(false, false), (true, false), (false, true), (true, true)]
                     {
                         case += 1;
+                        // Two panels with a gap between them (the stride is honoured).
+                        let panel_stride = kc * NR + 16;
                         let rows: Vec<Vec<f32>> =
                             (0..MR).map(|i| values(kc, case * 10 + i as u64)).collect();
-                        let b = values(kc * NR, case * 10 + 7);
+                        let b = values(2 * panel_stride, case * 10 + 7);
+                        let weight = |k: usize, j: usize| {
+                            b[(j / NR) * panel_stride + k * NR + j % NR] as f64
+                        };
                         let c0 = values(MR * ldc, case * 10 + 8);
                         let residual = values(MR * ldc, case * 10 + 9);
-                        let scale = values(NR, case * 10 + 11);
-                        let shift = values(NR, case * 10 + 12);
+                        let scale = values(2 * NR, case * 10 + 11);
+                        let shift = values(2 * NR, case * 10 + 12);
                         let finish = Finish {
                             scale: Some(scale.as_ptr()),
                             shift: shift.as_ptr(),
@@ -465,9 +597,8 @@ mod tests {
                         let mut expected = c0.clone();
                         for i in 0..block {
                             for j in 0..cols {
-                                let dot: f64 = (0..kc)
-                                    .map(|k| rows[i][k] as f64 * b[k * NR + j] as f64)
-                                    .sum();
+                                let dot: f64 =
+                                    (0..kc).map(|k| rows[i][k] as f64 * weight(k, j)).sum();
                                 let mut v = dot as f32;
                                 if accumulate {
                                     v += c0[i * ldc + j];
@@ -480,15 +611,17 @@ mod tests {
                         }
                         let a: [*const f32; MR] =
                             std::array::from_fn(|i| rows[i.min(block - 1)].as_ptr());
-                        for &isa in &isas {
+                        for &isa in isas.iter().filter(|isa| cols <= NR * isa.panels_per_call()) {
                             let mut c = c0.clone();
-                            // SAFETY: `isa` is supported; `a` rows have `kc` values, `b` has
-                            // `kc · 16`, `c` and `residual` have `MR` rows of `ldc ≥ cols`.
+                            // SAFETY: `isa` is supported and covers `cols`; `a` rows have `kc`
+                            // values, `b` two panels of `kc · 16` `panel_stride` apart, `c` and
+                            // `residual` `MR` rows of `ldc ≥ cols`, scale and shift 32 values.
                             unsafe {
                                 micro_kernel(
                                     isa,
                                     &a,
                                     b.as_ptr(),
+                                    panel_stride,
                                     kc,
                                     c.as_mut_ptr(),
                                     ldc,

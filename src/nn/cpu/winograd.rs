@@ -280,9 +280,11 @@ unsafe fn block_avx2(
             let mut k0 = 0;
             while k0 < c_in {
                 let kc = K_CHUNK.min(c_in - k0);
-                for panel in 0..panels {
+                // One or two panels per micro-kernel call (`Isa::panels_per_call`).
+                let step = ops.isa.panels_per_call();
+                for panel in (0..panels).step_by(step) {
                     let n0 = panel * NR;
-                    let cols = NR.min(c_out - n0);
+                    let cols = (NR * step).min(c_out - n0);
                     let b = u_xi.add(panel * panel_stride + k0 * NR);
                     let mut r0 = 0;
                     while r0 < count {
@@ -294,6 +296,7 @@ unsafe fn block_avx2(
                             ops.isa,
                             &a,
                             b,
+                            panel_stride,
                             kc,
                             m_xi.add(r0 * c_out + n0),
                             c_out,
