@@ -15,7 +15,7 @@ use image::DynamicImage;
 use super::reader::PairMerger;
 use super::sample::TrainingSample;
 use super::target::HoiTarget;
-use crate::error::{HoiclipError, Result};
+use crate::error::Result;
 
 /// One annotated box: `[x1, y1, x2, y2]` pixels of the sample's image and its object class.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -97,7 +97,7 @@ impl AnnotatedSample {
     ///
     /// # Errors
     ///
-    /// [`HoiclipError::Target`] naming the sample when the target's per-pair lists differ in
+    /// [`HoiclipError::Target`](crate::HoiclipError::Target) naming the sample when the target's per-pair lists differ in
     /// length.
     pub fn from_sample(sample: &TrainingSample) -> Result<Self> {
         let (w, h) = (sample.image.width() as f32, sample.image.height() as f32);
@@ -110,21 +110,7 @@ impl AnnotatedSample {
             ]
         };
         let t = &sample.target;
-        let n = t.human_boxes.len();
-        for (field, len) in [
-            ("object_boxes", t.object_boxes.len()),
-            ("object_labels", t.object_labels.len()),
-            ("hoi_labels", t.hoi_labels.len()),
-        ] {
-            if len != n {
-                return Err(HoiclipError::Target {
-                    image: sample.name.clone(),
-                    reason: format!(
-                        "{field} has {len} entries, human_boxes has {n} (one per pair)"
-                    ),
-                });
-            }
-        }
+        t.check_lengths(&sample.name)?;
         let mut boxes = Vec::new();
         let mut interactions = Vec::new();
         for pair in 0..t.len() {

@@ -50,6 +50,31 @@ impl HoiTarget {
         row
     }
 
+    /// Checks that the per-pair lists (`object_boxes`, `object_labels`, `hoi_labels`) have
+    /// one entry per human box.
+    ///
+    /// # Errors
+    ///
+    /// [`HoiclipError::Target`] naming `image` and the list whose length differs.
+    pub fn check_lengths(&self, image: &str) -> Result<()> {
+        let n = self.human_boxes.len();
+        for (field, len) in [
+            ("object_boxes", self.object_boxes.len()),
+            ("object_labels", self.object_labels.len()),
+            ("hoi_labels", self.hoi_labels.len()),
+        ] {
+            if len != n {
+                return Err(HoiclipError::Target {
+                    image: image.to_string(),
+                    reason: format!(
+                        "{field} has {len} entries, human_boxes has {n} (one per pair)"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Check the target against a model with `hoi_classes` HOI columns and `object_columns`
     /// object columns (the last being "no object"). `image` names the image in errors.
     ///
@@ -63,19 +88,8 @@ impl HoiTarget {
             image: image.to_string(),
             reason,
         };
-        let n = self.human_boxes.len();
-        for (field, len) in [
-            ("object_boxes", self.object_boxes.len()),
-            ("object_labels", self.object_labels.len()),
-            ("hoi_labels", self.hoi_labels.len()),
-        ] {
-            if len != n {
-                return Err(bad(format!(
-                    "{field} has {len} entries, human_boxes has {n} (one per pair)"
-                )));
-            }
-        }
-        for pair in 0..n {
+        self.check_lengths(image)?;
+        for pair in 0..self.human_boxes.len() {
             for (field, b) in [
                 ("human box", self.human_boxes[pair]),
                 ("object box", self.object_boxes[pair]),

@@ -286,15 +286,11 @@ impl Image<'_> {
 mod tests {
     use super::*;
 
+    /// Values in [-2, 2): the shared test values doubled (exact).
     fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 22) as f32 - 2.0
-            })
+        crate::nn::cpu::test_values::values(n, seed)
+            .into_iter()
+            .map(|v| 2.0 * v)
             .collect()
     }
 

@@ -564,18 +564,7 @@ fn tile_pixels(pixels: usize) -> usize {
 mod tests {
     use super::*;
 
-    /// Deterministic values in [-1, 1).
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
+    use crate::nn::cpu::test_values::values;
 
     /// Direct convolution in f64 over channels-first values, the reference.
     #[allow(clippy::too_many_arguments)]

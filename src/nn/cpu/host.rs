@@ -2,40 +2,26 @@
 //! kernels ([`use_kernels`], with the process-wide switch [`set_kernels_enabled`]), and
 //! reading a tensor's values into host memory ([`host_values`]).
 
-use std::sync::atomic::{AtomicU8, Ordering};
-
 use burn::tensor::{Device, Tensor};
 
+use super::switch::ProcessSwitch;
 use crate::error::{HoiclipError, Result};
 
-/// 0: not decided yet (read `HOICLIP_CPU_KERNELS`), 1: enabled, 2: disabled.
-static KERNELS: AtomicU8 = AtomicU8::new(0);
+/// The CPU kernels' switch (default from `HOICLIP_CPU_KERNELS`).
+static KERNELS: ProcessSwitch = ProcessSwitch::new("HOICLIP_CPU_KERNELS");
 
 /// Whether the CPU kernels are enabled for this process: yes unless
 /// [`set_kernels_enabled`]`(false)` was called or the environment variable
 /// `HOICLIP_CPU_KERNELS` is `0` (or `false`, `off`) when first asked.
 pub fn kernels_enabled() -> bool {
-    match KERNELS.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => {
-            let off = std::env::var("HOICLIP_CPU_KERNELS").is_ok_and(|v| {
-                matches!(
-                    v.trim().to_ascii_lowercase().as_str(),
-                    "0" | "false" | "off"
-                )
-            });
-            KERNELS.store(if off { 2 } else { 1 }, Ordering::Relaxed);
-            !off
-        }
-    }
+    KERNELS.enabled()
 }
 
 /// Turn the CPU kernels on or off for the whole process (off: Burn's operations run on
 /// every backend, as on wgpu). Both compute the same function; this is for comparisons and
 /// benchmarks.
 pub fn set_kernels_enabled(enabled: bool) {
-    KERNELS.store(if enabled { 1 } else { 2 }, Ordering::Relaxed);
+    KERNELS.set(enabled);
 }
 
 /// Whether `device` is a CPU backend's (flex or ndarray), whose tensors live in host memory

@@ -12,7 +12,8 @@
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
-use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::switch::ProcessSwitch;
 
 /// Pixels per micro-kernel call (rows of the output block).
 pub const MR: usize = 6;
@@ -40,7 +41,7 @@ impl Isa {
         }
     }
 
-    /// Panels of 16 output channels one [`micro_kernel`] call covers: 1 on AVX2 (12 of its
+    /// Panels of 16 output channels one micro-kernel call covers: 1 on AVX2 (12 of its
     /// 16 registers accumulate), 2 on AVX-512 (6 pixels × 2 panels = 12 of its 32).
     pub fn panels_per_call(self) -> usize {
         match self {
@@ -82,34 +83,21 @@ pub fn avx512_available() -> bool {
     }
 }
 
-/// 0: not decided yet (read `HOICLIP_CPU_AVX512`), 1: enabled, 2: disabled.
-static AVX512: AtomicU8 = AtomicU8::new(0);
+/// The AVX-512 switch (default from `HOICLIP_CPU_AVX512`).
+static AVX512: ProcessSwitch = ProcessSwitch::new("HOICLIP_CPU_AVX512");
 
 /// Whether kernels packed from now on may use AVX-512 where the CPU has it: yes unless
 /// [`set_avx512_enabled`]`(false)` was called or the environment variable
 /// `HOICLIP_CPU_AVX512` is `0` (or `false`, `off`) when first asked.
 pub fn avx512_enabled() -> bool {
-    match AVX512.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => {
-            let off = std::env::var("HOICLIP_CPU_AVX512").is_ok_and(|v| {
-                matches!(
-                    v.trim().to_ascii_lowercase().as_str(),
-                    "0" | "false" | "off"
-                )
-            });
-            AVX512.store(if off { 2 } else { 1 }, Ordering::Relaxed);
-            !off
-        }
-    }
+    AVX512.enabled()
 }
 
 /// Allow or forbid AVX-512 for kernels packed from now on (already packed ones keep theirs).
 /// Both compute the same function up to float rounding; this is for comparisons and for
 /// CPUs whose clock drops under 512-bit work.
 pub fn set_avx512_enabled(enabled: bool) {
-    AVX512.store(if enabled { 1 } else { 2 }, Ordering::Relaxed);
+    AVX512.set(enabled);
 }
 
 /// Weights `[k, c_out]` (row-major, `k` ordered `(ky, kx, ci)`) as panels of 16 output
@@ -391,44 +379,8 @@ unsafe fn micro_kernel_avx512(
                 *acc = _mm512_fmadd_ps(_mm512_set1_ps(*row.add(k)), b0, *acc);
             }
         }
-        // Columns `cols..16` of a partial panel are neither read nor written.
-        let mask: __mmask16 = if cols >= NR {
-            0xffff
-        } else {
-            ((1u32 << cols) - 1) as __mmask16
-        };
-        let (scale, shift, residual, relu) = match finish {
-            Some(f) => (
-                f.scale.map(|s| _mm512_loadu_ps(s)),
-                Some(_mm512_loadu_ps(f.shift)),
-                f.residual,
-                f.relu,
-            ),
-            None => (None, None, None, false),
-        };
-        let zero = _mm512_setzero_ps();
-        for i in 0..block {
-            let row = c.add(i * ldc);
-            let mut v = _mm512_add_ps(even[i], odd[i]);
-            if accumulate {
-                v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, row), v);
-            }
-            if let Some(s) = scale {
-                v = _mm512_mul_ps(v, s);
-            }
-            if let Some(t) = shift {
-                v = _mm512_add_ps(v, t);
-            }
-            if let Some(res) = residual {
-                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, res.add(i * ldc)));
-            }
-            if relu {
-                // Lanes below zero become zero; NaN compares false and stays.
-                let negative = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, zero);
-                v = _mm512_mask_blend_ps(negative, v, zero);
-            }
-            _mm512_mask_storeu_ps(row, mask, v);
-        }
+        let sums: [__m512; MR] = std::array::from_fn(|i| _mm512_add_ps(even[i], odd[i]));
+        store_panel_avx512(&sums, c, ldc, block, cols, accumulate, finish, 0);
     }
 }
 
@@ -485,49 +437,72 @@ unsafe fn micro_kernel_avx512_two_panels(
             left[5] = _mm512_fmadd_ps(x5, b0, left[5]);
             right[5] = _mm512_fmadd_ps(x5, b1, right[5]);
         }
-        // The right panel's columns `cols - 16..16` are neither read nor written.
-        let right_cols = cols.min(2 * NR) - NR;
-        let masks: [__mmask16; 2] = [
-            0xffff,
-            if right_cols >= NR {
-                0xffff
-            } else {
-                ((1u32 << right_cols) - 1) as __mmask16
-            },
-        ];
+        store_panel_avx512(&left, c, ldc, block, NR, accumulate, finish, 0);
+        store_panel_avx512(&right, c, ldc, block, cols - NR, accumulate, finish, NR);
+    }
+}
+
+/// The AVX-512 kernels' epilogue for one panel: row `i`'s `sums[i]` (plus C's value when
+/// `accumulate`) through `finish` into `C`'s columns `offset..offset + cols` (`cols ≤ 16`;
+/// the other columns of the panel are neither read nor written: masked loads and stores).
+///
+/// # Safety
+///
+/// AVX-512F must be available; `c` is writable (readable when `accumulate`) for `block` rows
+/// of stride `ldc` at columns `offset..offset + cols`; `finish`'s scale and shift have 16
+/// values at `offset`, its residual the block's values (stride `ldc`) at `offset`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn store_panel_avx512(
+    sums: &[__m512; MR],
+    c: *mut f32,
+    ldc: usize,
+    block: usize,
+    cols: usize,
+    accumulate: bool,
+    finish: Option<&Finish>,
+    offset: usize,
+) {
+    // SAFETY: the function's contract covers every pointer read and write below.
+    unsafe {
+        let mask: __mmask16 = if cols >= NR {
+            0xffff
+        } else {
+            ((1u32 << cols) - 1) as __mmask16
+        };
+        let (scale, shift, residual, relu) = match finish {
+            Some(f) => (
+                f.scale.map(|s| _mm512_loadu_ps(s.add(offset))),
+                Some(_mm512_loadu_ps(f.shift.add(offset))),
+                f.residual.map(|r| r.add(offset)),
+                f.relu,
+            ),
+            None => (None, None, None, false),
+        };
         let zero = _mm512_setzero_ps();
-        for (half, (acc, mask)) in [left, right].iter().zip(masks).enumerate() {
-            let offset = half * NR;
-            let (scale, shift, residual, relu) = match finish {
-                Some(f) => (
-                    f.scale.map(|s| _mm512_loadu_ps(s.add(offset))),
-                    Some(_mm512_loadu_ps(f.shift.add(offset))),
-                    f.residual.map(|r| r.add(offset)),
-                    f.relu,
-                ),
-                None => (None, None, None, false),
-            };
-            for (i, &sum) in acc.iter().enumerate().take(block) {
-                let row = c.add(i * ldc + offset);
-                let mut v = sum;
-                if accumulate {
-                    v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, row), v);
-                }
-                if let Some(s) = scale {
-                    v = _mm512_mul_ps(v, s);
-                }
-                if let Some(t) = shift {
-                    v = _mm512_add_ps(v, t);
-                }
-                if let Some(res) = residual {
-                    v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, res.add(i * ldc)));
-                }
-                if relu {
-                    let negative = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, zero);
-                    v = _mm512_mask_blend_ps(negative, v, zero);
-                }
-                _mm512_mask_storeu_ps(row, mask, v);
+        for (i, &sum) in sums.iter().enumerate().take(block) {
+            let row = c.add(i * ldc + offset);
+            let mut v = sum;
+            if accumulate {
+                v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, row), v);
             }
+            if let Some(s) = scale {
+                v = _mm512_mul_ps(v, s);
+            }
+            if let Some(t) = shift {
+                v = _mm512_add_ps(v, t);
+            }
+            if let Some(res) = residual {
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, res.add(i * ldc)));
+            }
+            if relu {
+                // Lanes below zero become zero; NaN compares false and stays.
+                let negative = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, zero);
+                v = _mm512_mask_blend_ps(negative, v, zero);
+            }
+            _mm512_mask_storeu_ps(row, mask, v);
         }
     }
 }
@@ -544,18 +519,7 @@ fn relu_keep_nan(v: __m256, zero: __m256) -> __m256 {
 mod tests {
     use super::*;
 
-    /// Deterministic values in [-1, 1).
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
+    use crate::nn::cpu::test_values::values;
 
     /// Every instruction set this CPU runs against an f64 reference: odd and even reductions,
     /// partial blocks and panels, accumulation, each epilogue operand. Columns outside the

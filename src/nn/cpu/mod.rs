@@ -24,11 +24,15 @@
 //! Leaves (no sibling dependencies):
 //! - [`feature_map`]: the channels-last map and its conversions to and from Burn tensors.
 //! - [`padding`]: [`Padding`], a convolution's input padding.
-//! - [`micro_kernel`]: the 6 × 16 micro-kernel (AVX2 + FMA, AVX-512F) and its weight panels.
 //! - [`math`]: a vectorisable `exp`.
-//! - [`host`]: [`use_kernels`] (whether a device runs these kernels) and [`host_values`].
+//! - [`switch`]: [`switch::ProcessSwitch`], a process-wide on/off setting with an
+//!   environment-variable default.
 //!
 //! Built on those:
+//! - [`host`]: [`use_kernels`] (whether a device runs these kernels, [`switch`]) and
+//!   [`host_values`].
+//! - [`micro_kernel`]: the 6 × 16 micro-kernel (AVX2 + FMA, AVX-512F; its switch in
+//!   [`switch`]) and its weight panels.
 //! - [`epilogue`]: [`Epilogue`], residual + ReLU after a product (on [`MapView`]).
 //! - [`workspace`]: [`Workspace`], buffers recycled within a forward pass.
 //! - [`plan`]: [`CpuPlan`], a module's packed weights, built on first use.
@@ -53,6 +57,7 @@ pub mod max_pool;
 pub mod micro_kernel;
 pub mod padding;
 pub mod plan;
+pub mod switch;
 pub mod winograd;
 pub mod workspace;
 
@@ -69,3 +74,5 @@ pub use workspace::Workspace;
 
 #[cfg(test)]
 mod layering;
+#[cfg(test)]
+mod test_values;
